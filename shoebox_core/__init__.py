@@ -1,0 +1,41 @@
+"""shoebox: append-only, checksummed record archives that roll, compress and ship.
+
+Write with :class:`~shoebox_core.roll_manager.WritingRollManager`, read back with
+:class:`~shoebox_core.roll_manager.ReadingRollManager`; every strategy (roll checker, file namer,
+on-open / on-close callback, remote transfer) is a plugin found through the ``shoebox`` entry-point
+group and created by name with :func:`create`.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchiveCallback",
+    "NoMoreFiles",
+    "ReadingRollManager",
+    "WritingRollManager",
+    "create",
+    "hookimpl",
+]
+
+_LAZY = {
+    "ArchiveCallback": ("shoebox_core.callbacks", "ArchiveCallback"),
+    "NoMoreFiles": ("shoebox_core.reader", "NoMoreFiles"),
+    "ReadingRollManager": ("shoebox_core.reader", "ReadingRollManager"),
+    "WritingRollManager": ("shoebox_core.writer", "WritingRollManager"),
+    "create": ("shoebox_core.plugins", "create"),
+    "hookimpl": ("shoebox_core.hookspecs", "hookimpl"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Nothing heavy at import time: names resolve on first use.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'shoebox_core' has no attribute {name!r}") from None
+    return getattr(import_module(module), attr)

@@ -1,0 +1,163 @@
+"""File naming: expand a template into the next archive's name, and reserve it safely.
+
+A template mixes ``datetime.strftime`` codes, expanded in UTC (so ``%f`` works), with the fields
+``{seq}`` (the writer's file sequence number, zero-padded to six digits unless a format spec is
+given, e.g. ``{seq:09d}``), ``{host}`` and ``{pid}``. Literal braces are written ``{{`` and ``}}``.
+
+Characters a strftime code produces that cannot live in a file name portably (``/``, ``:``, spaces)
+become ``_``, as stacktach-shoebox did; a template that itself contains a path separator or ``..`` is
+refused, because a name must stay inside the writer's directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from datetime import datetime, timezone
+
+from ._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX, collision_name
+from .errors import ConfigError
+
+__all__ = ["TemplateNamer", "reserve"]
+
+_TOKEN = re.compile(r"%%|%[-_0^#]?[A-Za-z]|\{\{|\}\}|\{(\w+)(:[^{}]*)?\}|[^%{}]+|[%{}]")
+_FIELDS = ("seq", "host", "pid")
+_UNSAFE = re.compile(r"[\s/\\:]")
+_COLLISION = re.compile(r"~\d{3,}$")
+
+
+def _safe_host(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "host"
+
+
+class TemplateNamer:
+    """Names archives from a template such as ``"events_%Y%m%dT%H%M%S_{seq}.events"``."""
+
+    def __init__(self, *, template: str, host: str | None = None, pid: int | str | None = None):
+        if not isinstance(template, str) or not template:
+            raise ConfigError(f"file name template must be a non-empty string, got {template!r}")
+        if "/" in template or "\\" in template or "\x00" in template:
+            raise ConfigError(
+                f"file name template {template!r} contains a path separator; a name must stay "
+                "inside the writer's directory (use directory= for where files go)"
+            )
+        self.template = template
+        self.host = _safe_host(host if host is not None else socket.gethostname())
+        self.pid = str(pid if pid is not None else os.getpid())
+        self._tokens: list[tuple[str, str, str]] = []  # (kind, text, format spec)
+        for match in _TOKEN.finditer(template):
+            text = match.group(0)
+            if match.group(1) is not None:
+                field = match.group(1)
+                if field not in _FIELDS:
+                    raise ConfigError(
+                        f"file name template {template!r}: unknown field {{{field}}}; "
+                        f"available: {', '.join('{' + f + '}' for f in _FIELDS)}"
+                    )
+                self._tokens.append(("field", field, (match.group(2) or "")[1:]))
+            elif text in ("{{", "}}"):
+                self._tokens.append(("text", text[0], ""))
+            elif text == "%%":
+                self._tokens.append(("text", "%", ""))
+            elif text in ("{", "}", "%"):
+                raise ConfigError(
+                    f"file name template {template!r}: stray {text!r} (write {text * 2} for a "
+                    "literal one)"
+                )
+            elif text.startswith("%"):
+                self._tokens.append(("time", text, ""))
+            else:
+                self._tokens.append(("text", text, ""))
+        sample = self.name(when=0.0, seq=0)
+        if sample in (".", "..") or sample.startswith(".."):
+            raise ConfigError(f"file name template {template!r} expands to {sample!r}")
+
+    @property
+    def has_seq(self) -> bool:
+        """True when names carry ``{seq}``."""
+        return any(kind == "field" and text == "seq" for kind, text, _ in self._tokens)
+
+    def name(self, *, when: float, seq: int) -> str:
+        """The name for a file opened at ``when`` (epoch seconds) as the writer's ``seq``-th file."""
+        moment = datetime.fromtimestamp(when, timezone.utc)
+        parts = []
+        for kind, text, spec in self._tokens:
+            if kind == "text":
+                parts.append(text)
+            elif kind == "time":
+                parts.append(_UNSAFE.sub("_", moment.strftime(text)))
+            elif text == "seq":
+                parts.append(format(seq, spec or "06d"))
+            else:
+                parts.append(format(self.host if text == "host" else self.pid, spec))
+        return "".join(parts)
+
+    def regex(self) -> re.Pattern[str]:
+        """A regular expression matching names this template produces (seq captured as ``seq``)."""
+        out = []
+        for kind, text, _ in self._tokens:
+            if kind == "text":
+                out.append(re.escape(text))
+            elif kind == "time":
+                out.append(".+?")
+            elif text == "seq":
+                out.append(r"(?P<seq>\d+)")
+            else:
+                out.append(re.escape(self.host if text == "host" else self.pid))
+        return re.compile("".join(out))
+
+    def next_seq(self, names: list[str]) -> int:
+        """The first sequence number above any found in ``names`` (so names keep sorting in write
+        order across restarts); 0 when the template has no ``{seq}`` or nothing matches."""
+        if not self.has_seq:
+            return 0
+        pattern = self.regex()
+        highest = -1
+        for name in names:
+            base = _strip_decorations(name)
+            match = pattern.fullmatch(base)
+            if match:
+                highest = max(highest, int(match.group("seq")))
+        return highest + 1
+
+    def __repr__(self) -> str:
+        return f"TemplateNamer(template={self.template!r})"
+
+
+def _strip_decorations(name: str) -> str:
+    """Remove in-progress and compression suffixes and a collision marker from a name."""
+    if name.endswith(INPROGRESS_SUFFIX):
+        name = name[: -len(INPROGRESS_SUFFIX)]
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    stem, ext = os.path.splitext(name)
+    return _COLLISION.sub("", stem) + ext
+
+
+def inprogress_name(final_path: str) -> str:
+    """The name a file carries while it is being written."""
+    return final_path + INPROGRESS_SUFFIX
+
+
+def reserve(directory: str, name: str) -> tuple[int, str, str]:
+    """Create the in-progress file for ``name`` in ``directory`` without touching anything existing.
+
+    Returns ``(fd, in_progress_path, final_path)``. When ``name`` (or its in-progress twin) is
+    taken, the next collision name (``a~001.events``...) is tried; creation uses ``O_EXCL`` so two
+    processes can never get the same file.
+    """
+    base = os.path.join(directory, name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for n in range(100_000):
+        final = collision_name(base, n)
+        if os.path.lexists(final):
+            continue
+        temp = inprogress_name(final)
+        try:
+            fd = os.open(temp, flags, 0o644)
+        except FileExistsError:
+            continue
+        return fd, temp, final
+    raise FileExistsError(f"no free name for {base}")

@@ -1,0 +1,124 @@
+"""Finding archives by pattern (local directory, full path or fsspec URL) and opening them.
+
+A pattern matches file *names*, never the joined path (stacktach-shoebox matched ``*`` across the
+directory). Compressed copies match too: ``test_*.events`` finds ``test_1.events.gz`` and
+``test_2.events.zst``; when a file and its compressed twin both exist (a crash between compressing
+and removing the original), only the original is read. In-progress files are left out unless asked.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass
+from typing import IO, Any
+
+from ._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX
+
+__all__ = ["Source", "find_sources", "is_url"]
+
+_WILDCARDS = set("*?[")
+
+
+def is_url(text: str) -> bool:
+    """True for ``proto://...`` (fsspec URLs), False for local paths."""
+    return "://" in text
+
+
+@dataclass(frozen=True)
+class Source:
+    """One archive found by a pattern: its name, where it is and how to open it."""
+
+    path: str
+    size: int | None = None
+    fs: Any = None  # an fsspec filesystem, or None for a local file
+
+    @property
+    def name(self) -> str:
+        """The file name without its directory."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def open(self) -> IO[bytes]:
+        """Open for binary reading."""
+        if self.fs is None:
+            return open(self.path, "rb")
+        return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+
+
+def _matches(name: str, pattern: str, include_in_progress: bool) -> bool:
+    if name.endswith(INPROGRESS_SUFFIX):
+        if not include_in_progress:
+            return False
+        name = name[: -len(INPROGRESS_SUFFIX)]
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix) and fnmatch.fnmatchcase(name[: -len(suffix)], pattern):
+            return True
+    return False
+
+
+def _drop_twins(sources: list[Source]) -> list[Source]:
+    """Keep an original rather than its compressed copy when both are present."""
+    paths = {s.path for s in sources}
+    kept = []
+    for source in sources:
+        twin = next((source.path[: -len(s)] for s in COMPRESSION_SUFFIXES
+                     if source.path.endswith(s)), None)
+        if twin is not None and twin in paths:
+            continue
+        kept.append(source)
+    return kept
+
+
+def _split(pattern: str, directory: str) -> tuple[str, str]:
+    """Split a pattern into (directory part, name pattern)."""
+    if "/" in pattern or (os.sep != "/" and os.sep in pattern):
+        head, tail = os.path.split(pattern) if not is_url(pattern) else pattern.rsplit("/", 1)
+        if not is_url(pattern) and not os.path.isabs(head) and directory not in ("", "."):
+            head = os.path.join(directory, head)
+        return head or "/", tail
+    return directory, pattern
+
+
+def find_sources(
+    pattern: str,
+    directory: str = ".",
+    *,
+    storage_options: dict[str, Any] | None = None,
+    include_in_progress: bool = False,
+) -> list[Source]:
+    """Every archive whose name matches ``pattern`` (not yet in reading order)."""
+    directory = os.fspath(directory)
+    if is_url(directory) and not is_url(pattern):
+        pattern = directory.rstrip("/") + "/" + pattern
+    head, name_pattern = _split(pattern, directory)
+    sources: list[Source] = []
+    if is_url(head):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(head, **(storage_options or {}))
+        roots = fs.glob(root) if _WILDCARDS & set(root) else [root]
+        for base in roots:
+            try:
+                entries = fs.ls(base, detail=True)
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.get("type") == "directory":
+                    continue
+                path = entry["name"]
+                if _matches(path.rsplit("/", 1)[-1], name_pattern, include_in_progress):
+                    sources.append(Source(path, entry.get("size"), fs))
+    else:
+        roots = glob.glob(head) if _WILDCARDS & set(head) else [head]
+        for base in roots:
+            try:
+                entries = list(os.scandir(base))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_file() and _matches(entry.name, name_pattern, include_in_progress):
+                    sources.append(Source(entry.path, entry.stat().st_size))
+    return _drop_twins(sources)
