@@ -37,10 +37,15 @@ class _Lazy:
         self._target: Any = None
 
     def resolve(self) -> Any:
-        """Import and return the target."""
+        """Import and return the target; a missing attribute is an ImportError, as for ``from``."""
         if self._target is None:
             module = importlib.import_module(self.__module__)
-            self._target = getattr(module, self.__qualname__)
+            try:
+                self._target = getattr(module, self.__qualname__)
+            except AttributeError as exc:
+                raise ImportError(
+                    f"cannot import name {self.__qualname__!r} from {self.__module__!r}"
+                ) from exc
         return self._target
 
     @property
@@ -71,7 +76,7 @@ def shoebox_namers() -> list[Strategy]:
         Strategy(
             "template",
             _Lazy("shoebox_core.naming:TemplateNamer"),
-            "Name archives from a strftime-style template with a unique suffix.",
+            "Name archives from a filename template.",
         ),
     ]
 
@@ -88,7 +93,7 @@ def shoebox_callbacks() -> list[Strategy]:
         Strategy(
             "zstd",
             _Lazy("shoebox_core.compression:ZstdCallback"),
-            "Compress sealed archives with zstd (the fast default).",
+            "Compress sealed archives with zstd.",
         ),
         Strategy(
             "move",

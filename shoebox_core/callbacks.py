@@ -1,11 +1,11 @@
 """On-open and on-close callbacks, and the chain that runs them in order.
 
 The contract is the one stacktach-shoebox users wrote against: a callback object has
-``on_open(filename)``, called when a new archive is opened, and ``on_close(filename)``, called once the
-archive is sealed (final name, fsynced, closed). ``on_close`` may return a new name for the file (after
-compressing it to ``x.events.gz``, say); the next callback then receives that name. Returning ``None``
-means the name is unchanged. Callbacks are built from keyword arguments only, so a config file can
-name them and their options.
+``on_open(filename)``, called when a new archive is opened, and ``on_close(filename)``, called once
+the archive is sealed (final name, fsynced, closed). ``on_close`` may return a new name for the file
+(after compressing it to ``x.events.gz``, say); the next callback then receives that name.
+Returning ``None`` means the name is unchanged. Callbacks are built from keyword arguments only, so
+a config file can name them and their options.
 
 A :class:`CallbackChain` runs several callbacks as one. If a step of ``on_close`` fails, the chain
 stops for that file: a later step (a delete, an upload) must never run on a file whose earlier step
@@ -31,22 +31,23 @@ class ArchiveCallback:
     """Base class of callbacks: both hooks do nothing. Subclasses take keyword arguments only.
 
     Unknown keyword arguments are accepted and ignored, as in stacktach-shoebox, where one config
-    dictionary was handed to every callback; the built-in callbacks declare their options explicitly.
+    dictionary was handed to every callback; the built-in callbacks declare their options
+    explicitly.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         pass
 
     def on_open(self, filename: str) -> None:
-        """Called after a new archive ``filename`` has been created, before any record is written."""
+        """Called when the new archive ``filename`` has been created, before records are written."""
 
     def on_close(self, filename: str) -> str | None:
-        """Called with the final name of a sealed archive; return its new name, or ``None`` if unchanged."""
+        """Called with the final name of a sealed archive; return its new name or ``None``."""
         return None
 
 
 def callback_name(callback: object) -> str:
-    """The name logs and errors use for ``callback``: its ``name`` attribute, else its class's name."""
+    """The name logs and errors use for ``callback``: its ``name`` attribute, else its class name."""
     name = getattr(callback, "name", None)
     if isinstance(name, str) and name:
         return name
@@ -195,7 +196,5 @@ class CallbackChain(ArchiveCallback):
 
 def _not_a_callback(obj: object) -> str:
     if isinstance(obj, type):
-        return (
-            f"{obj.__qualname__} is a class; pass an instance, e.g. {obj.__qualname__}(...)"
-        )
+        return f"{obj.__qualname__} is a class; pass an instance, e.g. {obj.__qualname__}(...)"
     return f"{obj!r} is not a callback: it has neither on_open nor on_close"

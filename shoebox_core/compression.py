@@ -4,8 +4,8 @@
 into ``<name>.partial`` next to the target (created exclusively, so nothing is overwritten),
 fsyncs it, and then *verifies* it: the partial file is decompressed again and its length and CRC32C
 must equal those of the original, measured while compressing. Only then is the partial file renamed
-to ``<name>.gz`` / ``<name>.zst`` (without overwriting: a taken name gets a ``~001`` alternative) and
-the original deleted. On any failure the original is untouched and the partial file removed.
+to ``<name>.gz`` / ``<name>.zst`` (without overwriting: a taken name gets a ``~001`` alternative)
+and the original deleted. On any failure the original is untouched and the partial file removed.
 
 A leftover ``*.partial`` file (the process was killed mid-way) is always an incomplete copy whose
 source still exists; it is safe to delete. It deliberately does not end in ``.inprogress``, so it is
@@ -83,25 +83,29 @@ class _OwningGzipFile(gzip.GzipFile):
             self._source.close()
 
 
-def decompressing_reader(raw: IO[bytes], codec: str | None, *, closefd: bool = False) -> BinaryIO:
+def decompressing_reader(
+    raw: IO[bytes] | io.IOBase, codec: str | None, *, closefd: bool = False
+) -> io.BufferedIOBase:
     """A binary stream of the decompressed bytes of ``raw``, which holds ``codec`` data.
 
-    ``codec`` is ``"gzip"``, ``"zstd"`` or ``None`` (``raw`` itself is returned). ``raw`` is only read
-    sequentially, so it may be a pipe or a network stream. Concatenated gzip members and zstd frames
-    are read as one stream. The result supports ``read(n)`` (which returns ``n`` bytes unless the end
-    is reached) and ``readinto``; closing it closes ``raw`` only when ``closefd`` is true.
+    ``codec`` is ``"gzip"``, ``"zstd"`` or ``None`` (then ``raw`` itself is returned). ``raw`` is
+    only read sequentially, so it may be a pipe or a network stream. Concatenated gzip members and
+    zstd frames are read as one stream. The decompressing reader supports ``read(n)``, which returns
+    ``n`` bytes unless the end is reached, and ``readinto``; closing it closes ``raw`` only when
+    ``closefd`` is true.
     """
+    stream = cast(IO[bytes], raw)
     if codec is None:
-        return cast(BinaryIO, raw)
+        return cast(io.BufferedIOBase, stream)
     if codec == "gzip":
         if closefd:
-            return cast(BinaryIO, _OwningGzipFile(raw))
-        return cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+            return _OwningGzipFile(stream)
+        return gzip.GzipFile(fileobj=stream, mode="rb")
     if codec == "zstd":
         reader = zstandard.ZstdDecompressor().stream_reader(
-            raw, read_across_frames=True, closefd=closefd
+            stream, read_across_frames=True, closefd=closefd
         )
-        return cast(BinaryIO, reader)
+        return cast(io.BufferedIOBase, reader)
     raise ValueError(f"unknown compression codec {codec!r}; expected one of {CODECS} or None")
 
 
@@ -146,8 +150,8 @@ def _read_head(raw: IO[bytes], size: int) -> bytes:
 
 
 def open_decompressed(
-    source: str | os.PathLike[str] | IO[bytes], codec: str | None = "auto"
-) -> BinaryIO:
+    source: str | os.PathLike[str] | IO[bytes] | io.IOBase, codec: str | None = "auto"
+) -> io.BufferedIOBase:
     """Open a path or binary stream for reading, decompressing gzip or zstd data transparently.
 
     With ``codec="auto"`` the codec is recognised by its magic number, not by the file name;
@@ -155,8 +159,12 @@ def open_decompressed(
     need not be seekable. Closing the result closes the file when ``source`` was a path, never a
     stream the caller passed in.
     """
-    owned = isinstance(source, (str, os.PathLike))
-    raw: IO[bytes] = open(source, "rb") if owned else source  # type: ignore[arg-type]
+    if isinstance(source, (str, os.PathLike)):
+        raw: IO[bytes] = open(source, "rb")
+        owned = True
+    else:
+        raw = cast(IO[bytes], source)
+        owned = False
     try:
         if codec == "auto":
             if raw.seekable():
@@ -165,7 +173,9 @@ def open_decompressed(
                 raw.seek(position)
             else:
                 head = _read_head(raw, SNIFF_BYTES)
-                raw = cast(IO[bytes], _PrefixedReader(head, raw, closefd=owned))
+                # Put the sniffed bytes back in front; buffer so that read(n) returns n bytes.
+                prefixed = _PrefixedReader(head, raw, closefd=owned)
+                raw = cast(IO[bytes], io.BufferedReader(prefixed, CHUNK_SIZE))
             codec = sniff_compression(head)
         return decompressing_reader(raw, codec, closefd=owned)
     except BaseException:
@@ -361,10 +371,10 @@ class ZstdCallback(_CompressingCallback):
     ) -> None:
         super().__init__(keep_original=keep_original)
         self.level = _level(level, "ZstdCallback", ZSTD_MIN_LEVEL, zstandard.MAX_COMPRESSION_LEVEL)
-        threads = int(number(threads, "threads", owner="ZstdCallback", positive=False, integer=True))
-        if threads < -1:
-            raise ConfigError(f"ZstdCallback: option 'threads' must be -1 or more, got {threads}")
-        self.threads = threads
+        count = int(number(threads, "threads", owner="ZstdCallback", positive=False, integer=True))
+        if count < -1:
+            raise ConfigError(f"ZstdCallback: option 'threads' must be -1 or more, got {threads!r}")
+        self.threads = count
 
     def _writer(self, out: BinaryIO, source_name: str, stat: os.stat_result) -> BinaryIO:
         compressor = zstandard.ZstdCompressor(

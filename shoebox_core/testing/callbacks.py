@@ -45,7 +45,7 @@ class CallbackContract:
     input_size = 64 * 1024
 
     def make_callback(self, tmp_path: Path) -> Any:
-        """Return a new callback to test; keep its files (target directories...) under ``tmp_path``."""
+        """Return a new callback to test; keep its files (target directories...) in ``tmp_path``."""
         raise NotImplementedError("a CallbackContract subclass must define make_callback")
 
     def make_input_file(self, tmp_path: Path, content: bytes) -> Path:

@@ -1,0 +1,7 @@
+"""``python -m shoebox_core`` runs the ``shoebox`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,451 @@
+"""The plugin manager: finds installed plugins, gathers their strategies and builds them by name.
+
+Every strategy a configuration can name (a roll checker, a namer, a callback, a transfer) comes from
+a plugin, the core's own included (:mod:`shoebox_core._builtins`, attributed to ``shoebox-core``).
+The manager is built on first use by :func:`get_plugin_manager`; it registers the built-ins, then
+every entry point of the ``shoebox`` group. A plugin that fails to import is recorded in
+:attr:`ShoeboxPluginManager.failures`, logged and skipped.
+
+Build a strategy by its configured name::
+
+    from shoebox_core import plugins
+
+    checker = plugins.create_roll_checker("size", roll_size_mb="64")
+    gzip = plugins.create_callback("gzip")
+    mine = plugins.create_roll_checker("my_package.checkers:LineRollChecker", lines=1000)
+
+The ``create_*`` methods are the only way the rest of shoebox reaches the hooks.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from types import ModuleType
+from collections.abc import Iterable
+from typing import Any, Callable
+
+import pluggy
+
+from ._factories import build, import_factory
+from .errors import PluginError
+from .hookspecs import HOOK_BY_KIND, KINDS, PROJECT, ShoeboxSpec, Strategy
+
+if sys.version_info >= (3, 10):
+    import importlib.metadata as _metadata
+else:
+    import importlib_metadata as _metadata
+
+__all__ = [
+    "Conflict",
+    "PluginFailure",
+    "ShoeboxPluginManager",
+    "StrategyInfo",
+    "create",
+    "create_callback",
+    "create_namer",
+    "create_roll_checker",
+    "create_transfer",
+    "fresh_plugin_manager",
+    "get_plugin_manager",
+]
+
+log = logging.getLogger("shoebox")
+
+_CORE_DISTRIBUTION = "shoebox-core"
+_LABELS = {"roll_checker": "roll checker", "namer": "namer", "callback": "callback",
+           "transfer": "transfer"}
+# Names a user may reasonably expect, offered by distributions we know of: an unknown-name error
+# then says what to install.
+_NOT_INSTALLED = {
+    "time": ("roll_checker", "shoebox-timecheck"),
+    "aligned": ("roll_checker", "shoebox-timecheck"),
+    "idle": ("roll_checker", "shoebox-timecheck"),
+    "s3": ("transfer", "shoebox-s3"),
+    "swift": ("transfer", "shoebox-swift"),
+}
+
+
+def _origin(distribution: str, version: str | None) -> str:
+    return distribution if version is None else f"{distribution} {version}"
+
+
+def _canonical(distribution: str) -> str:
+    return distribution.lower().replace("_", "-").replace(".", "-")
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """A strategy as installed: what a plugin offered, and which distribution offered it."""
+
+    name: str
+    kind: str
+    factory: Callable[..., Any]
+    summary: str
+    distribution: str
+    version: str | None
+
+    @property
+    def origin(self) -> str:
+        """``"distribution version"``, as shown in messages."""
+        return _origin(self.distribution, self.version)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that was skipped: it failed to import, to register, or to answer a hook."""
+
+    plugin: str
+    distribution: str
+    version: str | None
+    error: BaseException
+    hook: str | None = None
+
+    def __str__(self) -> str:
+        during = f" in {self.hook}()" if self.hook else ""
+        return (f"plugin {self.plugin!r} from {_origin(self.distribution, self.version)} failed"
+                f"{during}: {type(self.error).__name__}: {self.error}")
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One name of one kind offered more than once; building it raises :class:`PluginError`."""
+
+    kind: str
+    name: str
+    offers: tuple[StrategyInfo, ...]
+
+    def __str__(self) -> str:
+        offers = ", ".join(f"{info.origin} ({_import_path(info.factory)})" for info in self.offers)
+        return (f"{_LABELS[self.kind]} {self.name!r} is offered by more than one plugin: {offers}. "
+                "Uninstall all but one, or name the strategy by its import path "
+                "('package.module:Attr').")
+
+
+def _import_path(factory: Callable[..., Any]) -> str:
+    module = getattr(factory, "__module__", None)
+    qualname = getattr(factory, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(factory)
+
+
+def _plugin_label(plugin: object) -> str:
+    if isinstance(plugin, ModuleType):
+        return plugin.__name__
+    if isinstance(plugin, type):
+        return plugin.__qualname__
+    return type(plugin).__qualname__
+
+
+@dataclass
+class _Catalog:
+    offers: dict[str, dict[str, list[StrategyInfo]]]
+    failures: list[PluginFailure]
+
+
+class ShoeboxPluginManager(pluggy.PluginManager):
+    """A :class:`pluggy.PluginManager` for the ``shoebox`` hooks that knows where each plugin came
+    from and builds strategies by name.
+
+    Use :func:`get_plugin_manager` (shared, built once) or :func:`fresh_plugin_manager` (tests).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(PROJECT)
+        self.add_hookspecs(ShoeboxSpec)
+        self._lock = threading.RLock()
+        self._origins: dict[str, tuple[str, str | None]] = {}
+        self._load_failures: list[PluginFailure] = []
+        self._catalog: _Catalog | None = None
+
+    # -- registration -------------------------------------------------------------------------
+
+    def register(
+        self,
+        plugin: object,
+        name: str | None = None,
+        *,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> str | None:
+        """Register ``plugin`` and return its name, as pluggy does, remembering the distribution
+        (and version) its strategies are attributed to (default: the plugin's module or class name).
+
+        A ``shoebox_*`` function that matches no hook (a typo) is refused with
+        :class:`pluggy.PluginValidationError` rather than silently ignored.
+        """
+        with self._lock:
+            plugin_name = super().register(plugin, name)
+            if plugin_name is None:
+                return None
+            self._origins[plugin_name] = (distribution or _plugin_label(plugin), version)
+            self._catalog = None
+            unknown = [
+                impl.function.__name__
+                for caller in self.get_hookcallers(plugin) or ()
+                if not caller.has_spec() and caller.name.startswith(f"{PROJECT}_")
+                for impl in caller.get_hookimpls()
+                if impl.plugin is plugin and not impl.optionalhook
+            ]
+            if unknown:
+                self.unregister(plugin)
+                close = difflib.get_close_matches(unknown[0], list(HOOK_BY_KIND.values()), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise pluggy.PluginValidationError(
+                    plugin, f"plugin {plugin_name!r} implements unknown hook {unknown[0]}{hint}"
+                )
+            return plugin_name
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
+        """Unregister a plugin (by object or name) and forget its strategies."""
+        with self._lock:
+            plugin_name = name if name is not None else self.get_name(plugin)
+            removed = super().unregister(plugin, name)
+            if plugin_name is not None:
+                self._origins.pop(plugin_name, None)
+            self._catalog = None
+            return removed
+
+    def load_entry_points(self, entry_points: Iterable[_metadata.EntryPoint] | None = None) -> int:
+        """Register the plugin of every entry point of the ``shoebox`` group (or of the given
+        ``entry_points``) and return how many were registered.
+
+        A plugin that raises while imported or registered is recorded in :attr:`failures`, logged
+        as a warning on the ``shoebox`` logger and skipped.
+        """
+        if entry_points is None:
+            entry_points = _metadata.entry_points(group=PROJECT)
+        count = 0
+        for entry_point in entry_points:
+            dist = getattr(entry_point, "dist", None)
+            distribution = dist.name if dist is not None else "an unknown distribution"
+            version = dist.version if dist is not None else None
+            if self.is_blocked(entry_point.name):
+                continue
+            try:
+                plugin = entry_point.load()
+                if self.is_registered(plugin):
+                    continue
+                name = entry_point.name
+                if self.has_plugin(name):
+                    name = f"{distribution}:{name}"
+                self.register(plugin, name, distribution=distribution, version=version)
+            except (Exception, SystemExit) as exc:
+                self._fail(PluginFailure(entry_point.name, distribution, version, exc),
+                           self._load_failures)
+                continue
+            count += 1
+        return count
+
+    @staticmethod
+    def _fail(failure: PluginFailure, into: list[PluginFailure]) -> None:
+        into.append(failure)
+        log.warning("shoebox skipped a plugin: %s", failure)
+        log.debug("traceback of the skipped plugin", exc_info=failure.error)
+
+    # -- what is installed --------------------------------------------------------------------
+
+    @property
+    def failures(self) -> list[PluginFailure]:
+        """Plugins skipped because they failed to import, to register or to answer a hook."""
+        return [*self._load_failures, *self._gather().failures]
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        """Names offered more than once within one kind (by two distributions, or twice)."""
+        return [
+            Conflict(kind, name, tuple(infos))
+            for kind, by_name in self._gather().offers.items()
+            for name, infos in sorted(by_name.items())
+            if len(infos) > 1
+        ]
+
+    def strategies(self, kind: str | None = None) -> list[StrategyInfo]:
+        """Every strategy offered (of one ``kind``, or of all), sorted by kind then name."""
+        if kind is not None and kind not in KINDS:
+            raise PluginError(f"unknown strategy kind {kind!r}; the kinds are {', '.join(KINDS)}")
+        kinds = [kind] if kind is not None else list(KINDS)
+        catalog = self._gather()
+        return [
+            info
+            for k in kinds
+            for _, infos in sorted(catalog.offers[k].items())
+            for info in infos
+        ]
+
+    def _gather(self) -> _Catalog:
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = self._collect()
+            return self._catalog
+
+    def _collect(self) -> _Catalog:
+        catalog = _Catalog({kind: {} for kind in KINDS}, [])
+        for kind in KINDS:
+            hook_name = HOOK_BY_KIND[kind]
+            impls = getattr(self.hook, hook_name).get_hookimpls()
+            plugins = list({id(impl.plugin): impl.plugin for impl in impls}.values())
+            # One plugin at a time, through pluggy (so hook-call monitoring sees it), so that
+            # each strategy is attributed to the distribution that offered it.
+            for plugin in plugins:
+                plugin_name = self.get_name(plugin) or _plugin_label(plugin)
+                distribution, version = self._origins.get(plugin_name, (plugin_name, None))
+                try:
+                    others = [other for other in plugins if other is not plugin]
+                    results = self.subset_hook_caller(hook_name, remove_plugins=others)()
+                    offered = [strategy for result in results for strategy in result or ()]
+                    for strategy in offered:
+                        if not isinstance(strategy, Strategy):
+                            raise TypeError(f"{hook_name}() must yield Strategy objects, "
+                                            f"got {strategy!r}")
+                except Exception as exc:
+                    failure = PluginFailure(plugin_name, distribution, version, exc, hook_name)
+                    self._fail(failure, catalog.failures)
+                    continue
+                for strategy in offered:
+                    info = StrategyInfo(strategy.name, kind, strategy.factory, strategy.summary,
+                                        distribution, version)
+                    catalog.offers[kind].setdefault(strategy.name, []).append(info)
+        return catalog
+
+    # -- building strategies ------------------------------------------------------------------
+
+    def create(self, name: str, /, **options: Any) -> Any:
+        """Build the strategy called ``name`` (of whatever kind) with ``options``.
+
+        ``name`` may be an import path ``"package.module:Attr"``. A name offered in several kinds
+        is refused: use the typed method (:meth:`create_roll_checker`...).
+        """
+        if ":" in name:
+            return build(f"strategy {name!r}", import_factory(name), options)
+        offers = self._gather().offers
+        kinds = [kind for kind in KINDS if name in offers[kind]]
+        if not kinds:
+            raise PluginError(self._unknown(None, name))
+        if len(kinds) > 1:
+            where = " and ".join(
+                f"a {_LABELS[k]} ({', '.join(i.origin for i in offers[k][name])})" for k in kinds
+            )
+            methods = " or ".join(f"create_{k}()" for k in kinds)
+            raise PluginError(f"{name!r} names {where}; say which with {methods}")
+        return self._create(kinds[0], name, options)
+
+    def create_roll_checker(self, name: str, /, **options: Any) -> Any:
+        """Build the roll checker called ``name`` (or at import path ``name``) with ``options``."""
+        return self._create("roll_checker", name, options)
+
+    def create_namer(self, name: str, /, **options: Any) -> Any:
+        """Build the namer called ``name`` (or at import path ``name``) with ``options``."""
+        return self._create("namer", name, options)
+
+    def create_callback(self, name: str, /, **options: Any) -> Any:
+        """Build the callback called ``name`` (or at import path ``name``) with ``options``."""
+        return self._create("callback", name, options)
+
+    def create_transfer(self, name: str, /, **options: Any) -> Any:
+        """Build the transfer called ``name`` (or at import path ``name``) with ``options``."""
+        return self._create("transfer", name, options)
+
+    def _create(self, kind: str, name: str, options: dict[str, Any]) -> Any:
+        label = _LABELS[kind]
+        if ":" in name:
+            return build(f"{label} {name!r}", import_factory(name), options)
+        infos = self._gather().offers[kind].get(name)
+        if not infos:
+            raise PluginError(self._unknown(kind, name))
+        if len(infos) > 1:
+            raise PluginError(str(Conflict(kind, name, tuple(infos))))
+        return build(f"{label} {name!r} ({infos[0].origin})", infos[0].factory, options)
+
+    def _unknown(self, kind: str | None, name: str) -> str:
+        offers = self._gather().offers
+        kinds = [kind] if kind is not None else list(KINDS)
+        lines = [f"unknown {_LABELS[kind] if kind else 'strategy'} {name!r}."]
+        for other in KINDS:
+            if kind is not None and other != kind and name in offers[other]:
+                lines.append(f"{name!r} is a {_LABELS[other]}, not a {_LABELS[kind]}: "
+                             f"use create_{other}({name!r}, ...).")
+        known = _NOT_INSTALLED.get(name)
+        if known is not None and known[0] in kinds:
+            dist = known[1]
+            broken = [f for f in self.failures if _canonical(f.distribution) == dist]
+            if broken:
+                lines.append(f"{name!r} comes from {dist}, which is installed but was skipped: "
+                             f"{broken[0]}")
+            else:
+                lines.append(f"{name!r} is a {_LABELS[known[0]]} from {dist}, which is not "
+                             f"installed: pip install {dist}")
+        candidates = {n for k in kinds for n in offers[k]}
+        candidates |= {n for n, (k, _) in _NOT_INSTALLED.items() if k in kinds}
+        close = difflib.get_close_matches(name, sorted(candidates - {name}), n=3)
+        if close:
+            lines.append(f"Did you mean {' or '.join(repr(c) for c in close)}?")
+        for k in kinds:
+            infos = [info for _, group in sorted(offers[k].items()) for info in group]
+            if not infos:
+                lines.append(f"Available {_LABELS[k]}s: none installed.")
+                continue
+            lines.append(f"Available {_LABELS[k]}s:")
+            width = max(len(info.name) for info in infos)
+            lines.extend(f"  {info.name:<{width}}  {info.origin}" for info in infos)
+        return "\n".join(lines)
+
+
+_shared: ShoeboxPluginManager | None = None
+_shared_lock = threading.Lock()
+
+
+def fresh_plugin_manager(
+    *, entry_points: bool = True, plugins: Iterable[object] = ()
+) -> ShoeboxPluginManager:
+    """A new manager with the core's built-ins, the installed plugins (unless ``entry_points`` is
+    false) and ``plugins`` (registered directly, attributed to their module or class name)."""
+    from . import _builtins
+
+    try:
+        core_version: str | None = _metadata.version(_CORE_DISTRIBUTION)
+    except _metadata.PackageNotFoundError:
+        core_version = None  # running from a source tree that was never installed
+    manager = ShoeboxPluginManager()
+    manager.register(_builtins, distribution=_CORE_DISTRIBUTION, version=core_version)
+    if entry_points:
+        manager.load_entry_points()
+    for plugin in plugins:
+        manager.register(plugin)
+    return manager
+
+
+def get_plugin_manager() -> ShoeboxPluginManager:
+    """The process-wide manager, built on first call with every installed plugin."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = fresh_plugin_manager()
+        return _shared
+
+
+def create(name: str, /, **options: Any) -> Any:
+    """:meth:`ShoeboxPluginManager.create` on the shared manager."""
+    return get_plugin_manager().create(name, **options)
+
+
+def create_roll_checker(name: str, /, **options: Any) -> Any:
+    """:meth:`ShoeboxPluginManager.create_roll_checker` on the shared manager."""
+    return get_plugin_manager().create_roll_checker(name, **options)
+
+
+def create_namer(name: str, /, **options: Any) -> Any:
+    """:meth:`ShoeboxPluginManager.create_namer` on the shared manager."""
+    return get_plugin_manager().create_namer(name, **options)
+
+
+def create_callback(name: str, /, **options: Any) -> Any:
+    """:meth:`ShoeboxPluginManager.create_callback` on the shared manager."""
+    return get_plugin_manager().create_callback(name, **options)
+
+
+def create_transfer(name: str, /, **options: Any) -> Any:
+    """:meth:`ShoeboxPluginManager.create_transfer` on the shared manager."""
+    return get_plugin_manager().create_transfer(name, **options)
