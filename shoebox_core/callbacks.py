@@ -47,7 +47,7 @@ class ArchiveCallback:
 
 
 def callback_name(callback: object) -> str:
-    """The name logs and errors use for ``callback``: its ``name`` attribute, else its class name."""
+    """The name logs and errors use for ``callback``: its ``name``, else its class name."""
     name = getattr(callback, "name", None)
     if isinstance(name, str) and name:
         return name

@@ -23,7 +23,7 @@ import os
 import zlib
 from typing import IO, BinaryIO, cast
 
-import google_crc32c
+import crc32c as _crc32c
 import zstandard
 
 from ._fsutil import fsync_dir, rename_no_clobber
@@ -137,6 +137,10 @@ class _PrefixedReader(io.RawIOBase):
         super().close()
 
 
+def _buffered(reader: _PrefixedReader) -> IO[bytes]:
+    return cast(IO[bytes], io.BufferedReader(reader, CHUNK_SIZE))
+
+
 def _read_head(raw: IO[bytes], size: int) -> bytes:
     parts: list[bytes] = []
     wanted = size
@@ -166,6 +170,7 @@ def open_decompressed(
         raw = cast(IO[bytes], source)
         owned = False
     try:
+        wrapped = False
         if codec == "auto":
             if raw.seekable():
                 position = raw.tell()
@@ -173,10 +178,12 @@ def open_decompressed(
                 raw.seek(position)
             else:
                 head = _read_head(raw, SNIFF_BYTES)
-                # Put the sniffed bytes back in front; buffer so that read(n) returns n bytes.
-                prefixed = _PrefixedReader(head, raw, closefd=owned)
-                raw = cast(IO[bytes], io.BufferedReader(prefixed, CHUNK_SIZE))
+                # Put the sniffed bytes back in front.
+                raw, wrapped = _buffered(_PrefixedReader(head, raw, closefd=owned)), True
             codec = sniff_compression(head)
+        if codec is None and not owned and not wrapped:
+            # Shield the caller's stream from our close(), and make read(n) return n bytes.
+            raw = _buffered(_PrefixedReader(b"", raw, closefd=False))
         return decompressing_reader(raw, codec, closefd=owned)
     except BaseException:
         if owned:
@@ -219,7 +226,7 @@ class _Fingerprint:
 
     def update(self, chunk: bytes) -> None:
         self.length += len(chunk)
-        self.crc = google_crc32c.extend(self.crc, chunk)
+        self.crc = _crc32c.crc32c(chunk, self.crc)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _Fingerprint):
@@ -319,10 +326,8 @@ class _CompressingCallback(ArchiveCallback):
             )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._options()})"
-
-    def _options(self) -> str:
-        return f"keep_original={self.keep_original!r}"
+        options = ", ".join(f"{key}={value!r}" for key, value in sorted(vars(self).items()))
+        return f"{type(self).__name__}({options})"
 
 
 class GzipCallback(_CompressingCallback):
@@ -350,9 +355,6 @@ class GzipCallback(_CompressingCallback):
                 mtime=int(stat.st_mtime),
             ),
         )
-
-    def _options(self) -> str:
-        return f"level={self.level!r}, {super()._options()}"
 
 
 class ZstdCallback(_CompressingCallback):
@@ -382,9 +384,6 @@ class ZstdCallback(_CompressingCallback):
         )
         # The declared size goes into the frame header; zstd refuses a source of another size.
         return cast(BinaryIO, compressor.stream_writer(out, size=stat.st_size, closefd=False))
-
-    def _options(self) -> str:
-        return f"level={self.level!r}, threads={self.threads!r}, {super()._options()}"
 
 
 def _level(value: object, owner: str, low: int, high: int) -> int:

@@ -67,7 +67,7 @@ class MoveCallback(ArchiveCallback):
 
 
 def _move_across_devices(source: str, target: str) -> str:
-    """Copy ``source`` beside ``target``, check the copy, rename it into place, delete ``source``."""
+    """Copy ``source`` beside ``target``, check the copy, rename it, then delete ``source``."""
     before = os.stat(source)
     fd, partial = create_partial(target)
     copied = _Fingerprint()

@@ -1,9 +1,9 @@
 """The hooks a shoebox plugin implements, and the type each hook yields.
 
-A plugin is a module (or any object) with functions marked by :data:`hookimpl` whose names are those of
-the methods of :class:`ShoeboxSpec`. Each hook takes no argument and returns (or yields) the
-:class:`Strategy` objects the plugin offers for one kind of strategy. A distribution makes its plugin
-known by an entry point in the ``shoebox`` group::
+A plugin is a module (or any object) with functions marked by :data:`hookimpl`, named after the
+methods of :class:`ShoeboxSpec`. Each hook takes no argument and returns (or yields) the
+:class:`Strategy` objects the plugin offers for one kind of strategy. A distribution makes its
+plugin known by an entry point in the ``shoebox`` group::
 
     [project.entry-points.shoebox]
     myplugin = "my_package.plugin"
@@ -14,8 +14,9 @@ strategies its configuration names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import pluggy
 

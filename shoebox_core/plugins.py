@@ -1,17 +1,14 @@
 """The plugin manager: finds installed plugins, gathers their strategies and builds them by name.
 
-Every strategy a configuration can name (a roll checker, a namer, a callback, a transfer) comes from
-a plugin, the core's own included (:mod:`shoebox_core._builtins`, attributed to ``shoebox-core``).
-The manager is built on first use by :func:`get_plugin_manager`; it registers the built-ins, then
-every entry point of the ``shoebox`` group. A plugin that fails to import is recorded in
-:attr:`ShoeboxPluginManager.failures`, logged and skipped.
-
-Build a strategy by its configured name::
+The manager is built on first use (:func:`get_plugin_manager`). It registers the core's own plugin,
+:mod:`shoebox_core._builtins` (attributed to ``shoebox-core``), then the plugin of every entry
+point of the ``shoebox`` group; one that fails to import is recorded in
+:attr:`ShoeboxPluginManager.failures`, logged and skipped. Build a strategy by its configured name
+(or by import path)::
 
     from shoebox_core import plugins
 
     checker = plugins.create_roll_checker("size", roll_size_mb="64")
-    gzip = plugins.create_callback("gzip")
     mine = plugins.create_roll_checker("my_package.checkers:LineRollChecker", lines=1000)
 
 The ``create_*`` methods are the only way the rest of shoebox reaches the hooks.
@@ -23,14 +20,14 @@ import difflib
 import logging
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
-from ._factories import build, import_factory
+from ._strategies import LABELS, Conflict, PluginFailure, StrategyInfo, build, import_factory
 from .errors import PluginError
 from .hookspecs import HOOK_BY_KIND, KINDS, PROJECT, ShoeboxSpec, Strategy
 
@@ -56,10 +53,7 @@ __all__ = [
 log = logging.getLogger("shoebox")
 
 _CORE_DISTRIBUTION = "shoebox-core"
-_LABELS = {"roll_checker": "roll checker", "namer": "namer", "callback": "callback",
-           "transfer": "transfer"}
-# Names a user may reasonably expect, offered by distributions we know of: an unknown-name error
-# then says what to install.
+# Names users will expect, from distributions we know: an unknown-name error says what to install.
 _NOT_INSTALLED = {
     "time": ("roll_checker", "shoebox-timecheck"),
     "aligned": ("roll_checker", "shoebox-timecheck"),
@@ -69,85 +63,22 @@ _NOT_INSTALLED = {
 }
 
 
-def _origin(distribution: str, version: str | None) -> str:
-    return distribution if version is None else f"{distribution} {version}"
-
-
-def _canonical(distribution: str) -> str:
-    return distribution.lower().replace("_", "-").replace(".", "-")
-
-
-@dataclass(frozen=True)
-class StrategyInfo:
-    """A strategy as installed: what a plugin offered, and which distribution offered it."""
-
-    name: str
-    kind: str
-    factory: Callable[..., Any]
-    summary: str
-    distribution: str
-    version: str | None
-
-    @property
-    def origin(self) -> str:
-        """``"distribution version"``, as shown in messages."""
-        return _origin(self.distribution, self.version)
-
-
-@dataclass(frozen=True)
-class PluginFailure:
-    """A plugin that was skipped: it failed to import, to register, or to answer a hook."""
-
-    plugin: str
-    distribution: str
-    version: str | None
-    error: BaseException
-    hook: str | None = None
-
-    def __str__(self) -> str:
-        during = f" in {self.hook}()" if self.hook else ""
-        return (f"plugin {self.plugin!r} from {_origin(self.distribution, self.version)} failed"
-                f"{during}: {type(self.error).__name__}: {self.error}")
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """One name of one kind offered more than once; building it raises :class:`PluginError`."""
-
-    kind: str
-    name: str
-    offers: tuple[StrategyInfo, ...]
-
-    def __str__(self) -> str:
-        offers = ", ".join(f"{info.origin} ({_import_path(info.factory)})" for info in self.offers)
-        return (f"{_LABELS[self.kind]} {self.name!r} is offered by more than one plugin: {offers}. "
-                "Uninstall all but one, or name the strategy by its import path "
-                "('package.module:Attr').")
-
-
-def _import_path(factory: Callable[..., Any]) -> str:
-    module = getattr(factory, "__module__", None)
-    qualname = getattr(factory, "__qualname__", None)
-    return f"{module}:{qualname}" if module and qualname else repr(factory)
-
-
 def _plugin_label(plugin: object) -> str:
-    if isinstance(plugin, ModuleType):
+    if isinstance(plugin, (ModuleType, type)):
         return plugin.__name__
-    if isinstance(plugin, type):
-        return plugin.__qualname__
     return type(plugin).__qualname__
 
 
 @dataclass
 class _Catalog:
+    key: tuple[tuple[str, int], ...]
     offers: dict[str, dict[str, list[StrategyInfo]]]
     failures: list[PluginFailure]
 
 
 class ShoeboxPluginManager(pluggy.PluginManager):
-    """A :class:`pluggy.PluginManager` for the ``shoebox`` hooks that knows where each plugin came
-    from and builds strategies by name.
+    """A :class:`pluggy.PluginManager` for the ``shoebox`` hooks that knows which distribution
+    each plugin came from and builds strategies by name.
 
     Use :func:`get_plugin_manager` (shared, built once) or :func:`fresh_plugin_manager` (tests).
     """
@@ -160,8 +91,6 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         self._load_failures: list[PluginFailure] = []
         self._catalog: _Catalog | None = None
 
-    # -- registration -------------------------------------------------------------------------
-
     def register(
         self,
         plugin: object,
@@ -170,24 +99,23 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         distribution: str | None = None,
         version: str | None = None,
     ) -> str | None:
-        """Register ``plugin`` and return its name, as pluggy does, remembering the distribution
-        (and version) its strategies are attributed to (default: the plugin's module or class name).
+        """Register ``plugin`` and return its name, as pluggy does, noting the ``distribution``
+        and ``version`` its strategies are attributed to (default: its module or class name).
 
-        A ``shoebox_*`` function that matches no hook (a typo) is refused with
-        :class:`pluggy.PluginValidationError` rather than silently ignored.
+        A ``shoebox_*`` function matching no hook (a typo) is refused with
+        :class:`pluggy.PluginValidationError` instead of being silently ignored.
         """
         with self._lock:
             plugin_name = super().register(plugin, name)
             if plugin_name is None:
                 return None
             self._origins[plugin_name] = (distribution or _plugin_label(plugin), version)
-            self._catalog = None
             unknown = [
-                impl.function.__name__
+                caller.name
                 for caller in self.get_hookcallers(plugin) or ()
-                if not caller.has_spec() and caller.name.startswith(f"{PROJECT}_")
-                for impl in caller.get_hookimpls()
-                if impl.plugin is plugin and not impl.optionalhook
+                if not caller.has_spec()
+                and caller.name.startswith(f"{PROJECT}_")
+                and any(i.plugin is plugin and not i.optionalhook for i in caller.get_hookimpls())
             ]
             if unknown:
                 self.unregister(plugin)
@@ -198,19 +126,9 @@ class ShoeboxPluginManager(pluggy.PluginManager):
                 )
             return plugin_name
 
-    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any | None:
-        """Unregister a plugin (by object or name) and forget its strategies."""
-        with self._lock:
-            plugin_name = name if name is not None else self.get_name(plugin)
-            removed = super().unregister(plugin, name)
-            if plugin_name is not None:
-                self._origins.pop(plugin_name, None)
-            self._catalog = None
-            return removed
-
     def load_entry_points(self, entry_points: Iterable[_metadata.EntryPoint] | None = None) -> int:
         """Register the plugin of every entry point of the ``shoebox`` group (or of the given
-        ``entry_points``) and return how many were registered.
+        ``entry_points``); return how many were registered.
 
         A plugin that raises while imported or registered is recorded in :attr:`failures`, logged
         as a warning on the ``shoebox`` logger and skipped.
@@ -232,9 +150,9 @@ class ShoeboxPluginManager(pluggy.PluginManager):
                 if self.has_plugin(name):
                     name = f"{distribution}:{name}"
                 self.register(plugin, name, distribution=distribution, version=version)
-            except (Exception, SystemExit) as exc:
-                self._fail(PluginFailure(entry_point.name, distribution, version, exc),
-                           self._load_failures)
+            except (Exception, SystemExit) as exc:  # a plugin must never stop the host
+                failure = PluginFailure(entry_point.name, distribution, version, exc)
+                self._fail(failure, self._load_failures)
                 continue
             count += 1
         return count
@@ -245,11 +163,9 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         log.warning("shoebox skipped a plugin: %s", failure)
         log.debug("traceback of the skipped plugin", exc_info=failure.error)
 
-    # -- what is installed --------------------------------------------------------------------
-
     @property
     def failures(self) -> list[PluginFailure]:
-        """Plugins skipped because they failed to import, to register or to answer a hook."""
+        """Plugins skipped because they failed to import or register, or a hook of theirs raised."""
         return [*self._load_failures, *self._gather().failures]
 
     @property
@@ -266,29 +182,28 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         """Every strategy offered (of one ``kind``, or of all), sorted by kind then name."""
         if kind is not None and kind not in KINDS:
             raise PluginError(f"unknown strategy kind {kind!r}; the kinds are {', '.join(KINDS)}")
-        kinds = [kind] if kind is not None else list(KINDS)
-        catalog = self._gather()
+        offers = self._gather().offers
         return [
             info
-            for k in kinds
-            for _, infos in sorted(catalog.offers[k].items())
+            for k in ([kind] if kind is not None else KINDS)
+            for _, infos in sorted(offers[k].items())
             for info in infos
         ]
 
     def _gather(self) -> _Catalog:
         with self._lock:
-            if self._catalog is None:
-                self._catalog = self._collect()
+            key = tuple((name, id(plugin)) for name, plugin in self.list_name_plugin())
+            if self._catalog is None or self._catalog.key != key:
+                self._catalog = self._collect(key)
             return self._catalog
 
-    def _collect(self) -> _Catalog:
-        catalog = _Catalog({kind: {} for kind in KINDS}, [])
-        for kind in KINDS:
-            hook_name = HOOK_BY_KIND[kind]
+    def _collect(self, key: tuple[tuple[str, int], ...]) -> _Catalog:
+        catalog = _Catalog(key, {kind: {} for kind in KINDS}, [])
+        for kind, hook_name in HOOK_BY_KIND.items():
             impls = getattr(self.hook, hook_name).get_hookimpls()
             plugins = list({id(impl.plugin): impl.plugin for impl in impls}.values())
-            # One plugin at a time, through pluggy (so hook-call monitoring sees it), so that
-            # each strategy is attributed to the distribution that offered it.
+            # One plugin at a time, through pluggy so that hook-call monitoring sees each call,
+            # to attribute every strategy to the distribution that offered it.
             for plugin in plugins:
                 plugin_name = self.get_name(plugin) or _plugin_label(plugin)
                 distribution, version = self._origins.get(plugin_name, (plugin_name, None))
@@ -296,27 +211,23 @@ class ShoeboxPluginManager(pluggy.PluginManager):
                     others = [other for other in plugins if other is not plugin]
                     results = self.subset_hook_caller(hook_name, remove_plugins=others)()
                     offered = [strategy for result in results for strategy in result or ()]
-                    for strategy in offered:
-                        if not isinstance(strategy, Strategy):
-                            raise TypeError(f"{hook_name}() must yield Strategy objects, "
-                                            f"got {strategy!r}")
+                    wrong = [s for s in offered if not isinstance(s, Strategy)]
+                    if wrong:
+                        raise TypeError(f"{hook_name}() yielded {wrong[0]!r}, not a Strategy")
                 except Exception as exc:
                     failure = PluginFailure(plugin_name, distribution, version, exc, hook_name)
                     self._fail(failure, catalog.failures)
                     continue
-                for strategy in offered:
-                    info = StrategyInfo(strategy.name, kind, strategy.factory, strategy.summary,
-                                        distribution, version)
-                    catalog.offers[kind].setdefault(strategy.name, []).append(info)
+                for s in offered:
+                    info = StrategyInfo(s.name, kind, s.factory, s.summary, distribution, version)
+                    catalog.offers[kind].setdefault(s.name, []).append(info)
         return catalog
-
-    # -- building strategies ------------------------------------------------------------------
 
     def create(self, name: str, /, **options: Any) -> Any:
         """Build the strategy called ``name`` (of whatever kind) with ``options``.
 
-        ``name`` may be an import path ``"package.module:Attr"``. A name offered in several kinds
-        is refused: use the typed method (:meth:`create_roll_checker`...).
+        ``name`` may be an import path, ``"package.module:Attr"``. A name offered in several kinds
+        is refused: say which with a typed method (:meth:`create_roll_checker`...).
         """
         if ":" in name:
             return build(f"strategy {name!r}", import_factory(name), options)
@@ -326,7 +237,7 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             raise PluginError(self._unknown(None, name))
         if len(kinds) > 1:
             where = " and ".join(
-                f"a {_LABELS[k]} ({', '.join(i.origin for i in offers[k][name])})" for k in kinds
+                f"a {LABELS[k]} ({', '.join(i.origin for i in offers[k][name])})" for k in kinds
             )
             methods = " or ".join(f"create_{k}()" for k in kinds)
             raise PluginError(f"{name!r} names {where}; say which with {methods}")
@@ -349,47 +260,46 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         return self._create("transfer", name, options)
 
     def _create(self, kind: str, name: str, options: dict[str, Any]) -> Any:
-        label = _LABELS[kind]
         if ":" in name:
-            return build(f"{label} {name!r}", import_factory(name), options)
+            return build(f"{LABELS[kind]} {name!r}", import_factory(name), options)
         infos = self._gather().offers[kind].get(name)
         if not infos:
             raise PluginError(self._unknown(kind, name))
         if len(infos) > 1:
             raise PluginError(str(Conflict(kind, name, tuple(infos))))
-        return build(f"{label} {name!r} ({infos[0].origin})", infos[0].factory, options)
+        return build(f"{LABELS[kind]} {name!r} ({infos[0].origin})", infos[0].factory, options)
 
     def _unknown(self, kind: str | None, name: str) -> str:
         offers = self._gather().offers
         kinds = [kind] if kind is not None else list(KINDS)
-        lines = [f"unknown {_LABELS[kind] if kind else 'strategy'} {name!r}."]
-        for other in KINDS:
-            if kind is not None and other != kind and name in offers[other]:
-                lines.append(f"{name!r} is a {_LABELS[other]}, not a {_LABELS[kind]}: "
-                             f"use create_{other}({name!r}, ...).")
-        known = _NOT_INSTALLED.get(name)
-        if known is not None and known[0] in kinds:
-            dist = known[1]
-            broken = [f for f in self.failures if _canonical(f.distribution) == dist]
-            if broken:
-                lines.append(f"{name!r} comes from {dist}, which is installed but was skipped: "
-                             f"{broken[0]}")
-            else:
-                lines.append(f"{name!r} is a {_LABELS[known[0]]} from {dist}, which is not "
-                             f"installed: pip install {dist}")
-        candidates = {n for k in kinds for n in offers[k]}
-        candidates |= {n for n, (k, _) in _NOT_INSTALLED.items() if k in kinds}
-        close = difflib.get_close_matches(name, sorted(candidates - {name}), n=3)
+        lines = [f"unknown {LABELS[kind] if kind else 'strategy'} {name!r}."]
+        lines += [
+            f"{name!r} is a {LABELS[other]}, not a {LABELS[kind]}: use create_{other}()."
+            for other in KINDS
+            if kind is not None and other != kind and name in offers[other]
+        ]
+        known_kind, dist = _NOT_INSTALLED.get(name, (None, ""))
+        if known_kind in kinds:
+            broken = [f for f in self.failures if f.distribution.lower().replace("_", "-") == dist]
+            lines.append(
+                f"{name!r} comes from {dist}, which is installed but was skipped: {broken[0]}"
+                if broken
+                else f"{name!r} is a {LABELS[known_kind]} from {dist}, which is not installed:"
+                f" pip install {dist}"
+            )
+        installed = {n for k in kinds for n in offers[k]}
+        candidates = installed | {n for n, (k, _) in _NOT_INSTALLED.items() if k in kinds}
+        close = [
+            f"{c!r} (pip install {_NOT_INSTALLED[c][1]})" if c not in installed else repr(c)
+            for c in difflib.get_close_matches(name, sorted(candidates - {name}), n=3)
+        ]
         if close:
-            lines.append(f"Did you mean {' or '.join(repr(c) for c in close)}?")
+            lines.append(f"Did you mean {' or '.join(close)}?")
         for k in kinds:
             infos = [info for _, group in sorted(offers[k].items()) for info in group]
-            if not infos:
-                lines.append(f"Available {_LABELS[k]}s: none installed.")
-                continue
-            lines.append(f"Available {_LABELS[k]}s:")
-            width = max(len(info.name) for info in infos)
-            lines.extend(f"  {info.name:<{width}}  {info.origin}" for info in infos)
+            lines.append(f"Available {LABELS[k]}s:" + ("" if infos else " none installed."))
+            width = max((len(info.name) for info in infos), default=0)
+            lines += [f"  {info.name:<{width}}  {info.origin}" for info in infos]
         return "\n".join(lines)
 
 
@@ -407,7 +317,7 @@ def fresh_plugin_manager(
     try:
         core_version: str | None = _metadata.version(_CORE_DISTRIBUTION)
     except _metadata.PackageNotFoundError:
-        core_version = None  # running from a source tree that was never installed
+        core_version = None  # a source tree that was never installed
     manager = ShoeboxPluginManager()
     manager.register(_builtins, distribution=_CORE_DISTRIBUTION, version=core_version)
     if entry_points:
@@ -418,7 +328,7 @@ def fresh_plugin_manager(
 
 
 def get_plugin_manager() -> ShoeboxPluginManager:
-    """The process-wide manager, built on first call with every installed plugin."""
+    """The process-wide manager, built on the first call with every installed plugin."""
     global _shared
     with _shared_lock:
         if _shared is None:

@@ -201,7 +201,7 @@ def test_options_accept_numeric_strings_and_reject_bad_values() -> None:
         with pytest.raises(ConfigError):
             bad()
     with pytest.raises(TypeError):
-        GzipCallback(6)  # type: ignore[misc]
+        GzipCallback(6)  # type: ignore[call-arg]
 
 
 def test_zstd_with_threads(big_file: tuple[Path, bytes]) -> None:
@@ -278,8 +278,10 @@ def test_open_decompressed_from_a_seekable_stream_and_a_path(
 ) -> None:
     data = sample(50_000, seed=4)
     encoded = ENCODERS[codec](data)
-    with open_decompressed(io.BytesIO(encoded)) as reader:
+    stream = io.BytesIO(encoded)
+    with open_decompressed(stream) as reader:
         assert reader.read() == data
+    assert not stream.closed
     path = tmp_path / "f.bin"
     path.write_bytes(encoded)
     with open_decompressed(path) as reader:

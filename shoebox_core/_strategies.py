@@ -1,4 +1,4 @@
-"""Building one strategy from its factory and the configured options.
+"""Strategies once gathered by the plugin manager, and building one from its options.
 
 Options are checked against the factory's signature before it is called, so a misspelt key in a
 config file is reported with the list of accepted options rather than as a bare ``TypeError``.
@@ -9,14 +9,84 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .errors import ConfigError, PluginError
 
-__all__ = ["build", "import_factory"]
+__all__ = ["LABELS", "Conflict", "PluginFailure", "StrategyInfo", "build", "import_factory"]
+
+#: How messages call each kind of strategy.
+LABELS = {
+    "roll_checker": "roll checker",
+    "namer": "namer",
+    "callback": "callback",
+    "transfer": "transfer",
+}
 
 _SETTABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def _origin(distribution: str, version: str | None) -> str:
+    return distribution if version is None else f"{distribution} {version}"
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """A strategy as installed: what a plugin offered, and which distribution offered it."""
+
+    name: str
+    kind: str
+    factory: Callable[..., Any]
+    summary: str
+    distribution: str
+    version: str | None
+
+    @property
+    def origin(self) -> str:
+        """``"distribution version"``, as shown in messages."""
+        return _origin(self.distribution, self.version)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A skipped plugin: it failed to import or register, or its ``hook`` raised."""
+
+    plugin: str
+    distribution: str
+    version: str | None
+    error: BaseException
+    hook: str | None = None
+
+    def __str__(self) -> str:
+        during = f" in {self.hook}()" if self.hook else ""
+        return (
+            f"plugin {self.plugin!r} from {_origin(self.distribution, self.version)} failed"
+            f"{during}: {type(self.error).__name__}: {self.error}"
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One name of one kind offered more than once; building it raises :class:`PluginError`."""
+
+    kind: str
+    name: str
+    offers: tuple[StrategyInfo, ...]
+
+    def __str__(self) -> str:
+        offers = ", ".join(f"{info.origin} ({_import_path(info.factory)})" for info in self.offers)
+        return (
+            f"{LABELS[self.kind]} {self.name!r} is offered by more than one plugin: {offers}."
+            " Uninstall all but one, or name the one you want by its import path."
+        )
+
+
+def _import_path(factory: Callable[..., Any]) -> str:
+    module = getattr(factory, "__module__", None)
+    qualname = getattr(factory, "__qualname__", None)
+    return f"{module}:{qualname}" if module and qualname else repr(factory)
 
 
 def import_factory(path: str) -> Callable[..., Any]:
@@ -75,7 +145,7 @@ def check_options(label: str, factory: Callable[..., Any], options: dict[str, An
         unknown = [option for option in options if option not in accepted]
         if unknown:
             hints = [
-                f"{option!r} -> {close[0]!r}"
+                f"{close[0]!r} instead of {option!r}"
                 for option in unknown
                 for close in [difflib.get_close_matches(option, accepted, n=1)]
                 if close
