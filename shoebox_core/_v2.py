@@ -187,12 +187,14 @@ def iter_records(
             where = "before its end marker" if got == 0 else "inside a block header"
             problem: CorruptArchive = TruncatedArchive(f"file ends {where}", path=path, offset=offset)
             carry = bytes(head[1:got])
+            first = 1 if got else 0  # the byte at ``offset``, which ``carry`` leaves out
         else:
             (b_sync, stored, raw_len, count, kind, codec, flags, body_crc) = BLOCK_HEADER.unpack_from(
                 head
             )
             problem = None  # type: ignore[assignment]
             carry = bytes(head[1:])
+            first = 1
             if b_sync != sync:
                 problem = CorruptArchive("block does not start with the sync marker", path=path,
                                          offset=offset)
@@ -214,7 +216,11 @@ def iter_records(
                     carry += bytes(view)
         if problem is None:
             try:
-                if codec == CODEC_ZSTD:
+                if kind != KIND_RECORDS and kind != KIND_END:
+                    # An unknown kind of block: room for future extensions. Its body (whatever
+                    # its codec) and its count mean nothing to this reader: skip it unread.
+                    data = None
+                elif codec == CODEC_ZSTD:
                     if decompressor is None:
                         import zstandard
 
@@ -237,7 +243,7 @@ def iter_records(
                     if count != total and not damaged:
                         raise ValueError(f"end marker counts {count} records, blocks held {total}")
                 else:
-                    records = ()  # an unknown kind of block: room for future extensions
+                    records = ()
             except Exception as exc:
                 problem = CorruptArchive(f"block content unreadable: {exc}", path=path,
                                          offset=offset)
@@ -250,10 +256,12 @@ def iter_records(
                         problem = CorruptArchive("data after the end marker", path=path,
                                                  offset=offset)
                         carry = trailing
+                        first = 0  # here ``carry`` starts at ``offset`` itself
                     else:
                         return
                 else:
-                    total += count
+                    if kind == KIND_RECORDS:
+                        total += count
                     yield from records
                     continue
         # Damage: raise, or skip to the next block that starts with the sync marker.
@@ -264,8 +272,8 @@ def iter_records(
             source = _Source(stream)
         skipped, pending = _resync(source, carry, sync)
         if report is not None:
-            report(offset, skipped + 1 if pending is not None or carry else skipped, problem.reason)
+            report(offset, skipped + first, problem.reason)
         if pending is None:
             return
-        offset += skipped + 1
+        offset += skipped + first
         source.pending = pending + source.pending

@@ -33,8 +33,13 @@ class ActiveArchive:
 
     Roll checkers see this object: ``size`` (bytes on disk, counting records not yet flushed),
     ``record_count``, ``filename`` (the final name it will get) and ``get_file_handle().tell()``.
-    Records are packed one by one into a msgpack buffer; a block is framed and written when it is
-    full, on ``flush()`` and at ``seal()``. Not thread-safe on its own: the roll manager locks.
+    Records are packed one by one (``packer.pack`` returns each record's bytes, kept in ``parts``,
+    ``buffered`` bytes in all); a block is framed and written when it is full, on ``flush()`` and
+    at ``seal()``. Not thread-safe on its own: the roll manager locks.
+
+    Each record is encoded on its own, so a record the encoder refuses (a str with a lone
+    surrogate, say) leaves the records already accepted untouched: msgpack's ``Packer`` empties
+    its whole internal buffer when ``pack`` raises.
     """
 
     def __init__(
@@ -79,13 +84,16 @@ class ActiveArchive:
         self.record_count = 0
         self.pending = 0
         self.blocks = 0
-        self.packer = msgpack.Packer(use_bin_type=True, autoreset=False)
+        self.packer = msgpack.Packer(use_bin_type=True)
+        self.parts: list[bytes] = []  # the encoded records of the pending block
+        self.buffered = 0  # their total length
 
     @property
     def size(self) -> int:
-        """Bytes on disk, plus the exact framed size of the records not yet flushed."""
+        """Bytes on disk, plus the framed size of the records not yet flushed (exact without
+        compression; with zstd, the uncompressed size: the writer flushes before trusting it)."""
         if self.pending:
-            return self.written + _EMPTY_BLOCK + len(self.packer.getbuffer())
+            return self.written + _EMPTY_BLOCK + self.buffered
         return self.written
 
     def tell(self) -> int:
@@ -103,27 +111,25 @@ class ActiveArchive:
         if not self.pending:
             return
         prefix = _v2.ARRAY32.pack(0xDD, self.pending)
-        view = self.packer.getbuffer()
-        try:
-            if self._compressor is not None:
-                raw = prefix + bytes(view)
-                body: Any = self._compressor.compress(raw)
-                head = _v2.encode_block_header(
-                    self.sync, _v2.KIND_RECORDS, self.pending, body, len(raw), self.codec
-                )
-                chunks = [head, body]
-            else:
-                crc = _v2.crc32c(view, _v2.crc32c(prefix))
-                raw_len = len(prefix) + len(view)
-                head = _v2.BLOCK_HEADER.pack(
-                    self.sync, raw_len, raw_len, self.pending, _v2.KIND_RECORDS, 0, 0, crc
-                )
-                head += _v2.crc32c(head).to_bytes(4, "little")
-                chunks = [head, prefix, view]
-            self.written += _write_all(self.fd, chunks)
-        finally:
-            view.release()
-        self.packer.reset()
+        view = b"".join(self.parts)
+        if self._compressor is not None:
+            raw = prefix + view
+            body: Any = self._compressor.compress(raw)
+            head = _v2.encode_block_header(
+                self.sync, _v2.KIND_RECORDS, self.pending, body, len(raw), self.codec
+            )
+            chunks = [head, body]
+        else:
+            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            raw_len = len(prefix) + len(view)
+            head = _v2.BLOCK_HEADER.pack(
+                self.sync, raw_len, raw_len, self.pending, _v2.KIND_RECORDS, 0, 0, crc
+            )
+            head += _v2.crc32c(head).to_bytes(4, "little")
+            chunks = [head, prefix, view]
+        self.written += _write_all(self.fd, chunks)
+        self.parts = []
+        self.buffered = 0
         self.pending = 0
         self.blocks += 1
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pluggy
 
-__all__ = ["KINDS", "PROJECT", "ShoeboxSpec", "Strategy", "hookimpl"]
+__all__ = ["HOOK_BY_KIND", "KINDS", "PROJECT", "ShoeboxSpec", "Strategy", "hookimpl"]
 
 #: The pluggy project name, the entry-point group and the prefix of every hook.
 PROJECT = "shoebox"
@@ -86,7 +86,7 @@ class ShoeboxSpec:
         :class:`shoebox_core.roll_checker.RollChecker`). Its factory takes keyword arguments only,
         accepts numeric strings for numeric options and a ``clock=`` keyword.
 
-        Not first-result: every plugin's strategies are gathered.
+        Takes no parameters. Not first-result: every plugin's strategies are gathered.
 
         :returns: the :class:`Strategy` objects this plugin offers (may be empty).
 
@@ -102,7 +102,7 @@ class ShoeboxSpec:
     def shoebox_namers(self) -> Iterable[Strategy]:
         """Offer namers: objects that give an archive its in-progress and final file names.
 
-        Not first-result: every plugin's strategies are gathered.
+        Takes no parameters. Not first-result: every plugin's strategies are gathered.
 
         :returns: the :class:`Strategy` objects this plugin offers (may be empty).
 
@@ -122,7 +122,7 @@ class ShoeboxSpec:
         The order in which callbacks run comes from the configuration, never from the order in
         which plugins were registered.
 
-        Not first-result: every plugin's strategies are gathered.
+        Takes no parameters. Not first-result: every plugin's strategies are gathered.
 
         :returns: the :class:`Strategy` objects this plugin offers (may be empty).
 
@@ -141,7 +141,7 @@ class ShoeboxSpec:
 
         The core ships none; ``shoebox-s3`` and ``shoebox-swift`` do.
 
-        Not first-result: every plugin's strategies are gathered.
+        Takes no parameters. Not first-result: every plugin's strategies are gathered.
 
         :returns: the :class:`Strategy` objects this plugin offers (may be empty).
 

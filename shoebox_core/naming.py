@@ -69,7 +69,10 @@ class TemplateNamer:
                 self._tokens.append(("time", text, ""))
             else:
                 self._tokens.append(("text", text, ""))
-        sample = self.name(when=0.0, seq=0)
+        try:
+            sample = self.name(when=0.0, seq=0)
+        except ValueError as exc:  # a bad format spec, e.g. {seq:q}
+            raise ConfigError(f"file name template {template!r}: {exc}") from None
         if sample in (".", "..") or sample.startswith(".."):
             raise ConfigError(f"file name template {template!r} expands to {sample!r}")
 
@@ -144,15 +147,18 @@ def inprogress_name(final_path: str) -> str:
 def reserve(directory: str, name: str) -> tuple[int, str, str]:
     """Create the in-progress file for ``name`` in ``directory`` without touching anything existing.
 
-    Returns ``(fd, in_progress_path, final_path)``. When ``name`` (or its in-progress twin) is
-    taken, the next collision name (``a~001.events``...) is tried; creation uses ``O_EXCL`` so two
+    Returns ``(fd, in_progress_path, final_path)``. When ``name`` (or its in-progress twin, or a
+    compressed copy ``name.gz`` / ``name.zst``, which readers would take for its twin) is taken,
+    the next collision name (``a~001.events``...) is tried; creation uses ``O_EXCL`` so two
     processes can never get the same file.
     """
     base = os.path.join(directory, name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for n in range(100_000):
         final = collision_name(base, n)
-        if os.path.lexists(final):
+        if os.path.lexists(final) or any(
+            os.path.lexists(final + suffix) for suffix in COMPRESSION_SUFFIXES
+        ):
             continue
         temp = inprogress_name(final)
         try:

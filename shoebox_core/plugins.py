@@ -63,6 +63,11 @@ _NOT_INSTALLED = {
 }
 
 
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise PluginError(f"a strategy name must be a non-empty string, got {name!r}")
+
+
 def _plugin_label(plugin: object) -> str:
     if isinstance(plugin, (ModuleType, type)):
         return plugin.__name__
@@ -229,6 +234,7 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         ``name`` may be an import path, ``"package.module:Attr"``. A name offered in several kinds
         is refused: say which with a typed method (:meth:`create_roll_checker`...).
         """
+        _check_name(name)
         if ":" in name:
             return build(f"strategy {name!r}", import_factory(name), options)
         offers = self._gather().offers
@@ -260,6 +266,7 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         return self._create("transfer", name, options)
 
     def _create(self, kind: str, name: str, options: dict[str, Any]) -> Any:
+        _check_name(name)
         if ":" in name:
             return build(f"{LABELS[kind]} {name!r}", import_factory(name), options)
         infos = self._gather().offers[kind].get(name)

@@ -72,14 +72,26 @@ def _drop_twins(sources: list[Source]) -> list[Source]:
     return kept
 
 
-def _split(pattern: str, directory: str) -> tuple[str, str]:
-    """Split a pattern into (directory part, name pattern)."""
+def _split(pattern: str, directory: str) -> tuple[str, str, bool]:
+    """Split a pattern into (directory part, name pattern, whether the directory part is a glob).
+
+    Wildcards count only in ``pattern``: ``directory`` is always taken literally (escaped when it
+    is joined to a pattern's own directory part), so a directory named ``logs*`` or ``run[1]`` is
+    read, never matched against its neighbours.
+    """
     if "/" in pattern or (os.sep != "/" and os.sep in pattern):
-        head, tail = os.path.split(pattern) if not is_url(pattern) else pattern.rsplit("/", 1)
-        if not is_url(pattern) and not os.path.isabs(head) and directory not in ("", "."):
-            head = os.path.join(directory, head)
-        return head or "/", tail
-    return directory, pattern
+        if is_url(pattern):
+            head, tail = pattern.rsplit("/", 1)
+        else:
+            head, tail = os.path.split(pattern)
+            if not os.path.isabs(head) and directory not in ("", "."):
+                if is_url(directory):
+                    head = glob.escape(directory.rstrip("/")) + "/" + head
+                else:
+                    head = os.path.join(glob.escape(directory), head)
+        head = head or "/"
+        return head, tail, bool(_WILDCARDS & set(head))
+    return directory, pattern, False
 
 
 def find_sources(
@@ -91,15 +103,13 @@ def find_sources(
 ) -> list[Source]:
     """Every archive whose name matches ``pattern`` (not yet in reading order)."""
     directory = os.fspath(directory)
-    if is_url(directory) and not is_url(pattern):
-        pattern = directory.rstrip("/") + "/" + pattern
-    head, name_pattern = _split(pattern, directory)
+    head, name_pattern, head_is_glob = _split(pattern, directory)
     sources: list[Source] = []
     if is_url(head):
         import fsspec
 
         fs, root = fsspec.core.url_to_fs(head, **(storage_options or {}))
-        roots = fs.glob(root) if _WILDCARDS & set(root) else [root]
+        roots = fs.glob(root) if head_is_glob else [root]
         for base in roots:
             try:
                 entries = fs.ls(base, detail=True)
@@ -112,7 +122,7 @@ def find_sources(
                 if _matches(path.rsplit("/", 1)[-1], name_pattern, include_in_progress):
                     sources.append(Source(path, entry.get("size"), fs))
     else:
-        roots = glob.glob(head) if _WILDCARDS & set(head) else [head]
+        roots = glob.glob(head) if head_is_glob else [head]
         for base in roots:
             try:
                 entries = list(os.scandir(base))

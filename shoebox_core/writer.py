@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgpack
+
 from .archive import _EMPTY_BLOCK as _BLOCK_OVERHEAD
 from .archive import ActiveArchive
 from .callbacks import CallbackChain
@@ -21,6 +23,7 @@ __all__ = ["WritingRollManager"]
 log = logging.getLogger("shoebox")
 
 MiB = 1024 * 1024
+_packb = msgpack.packb
 
 
 def _metadata_error(metadata: Any) -> TypeError:
@@ -103,6 +106,7 @@ class WritingRollManager:
         self._limits_from_checkers()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set when a new archive opens (or on close)
         self._last_flush = 0.0
 
     # -- checkers ---------------------------------------------------------------------------
@@ -149,16 +153,30 @@ class WritingRollManager:
         with self._lock:
             archive = self._archive
             if archive is None:
+                if self._closed:
+                    raise ShoeboxError("write() on a closed WritingRollManager")
+                # Encode before a file exists: a record the encoder refuses (a lone surrogate, a
+                # mapping that is not a dict) or one too large must not leave an empty archive.
+                self._check_size(len(_packb((metadata, payload), use_bin_type=True)))
                 archive = self._open_archive()
-            archive.packer.pack((metadata, payload))
+            # Raises, with nothing changed, on a record msgpack cannot encode.
+            data = archive.packer.pack((metadata, payload))
+            if len(data) > self.max_record_bytes:
+                self._check_size(len(data))  # the metadata counts too
+            archive.parts.append(data)
+            buffered = archive.buffered = archive.buffered + len(data)
             archive.pending += 1
             archive.record_count += 1
-            buffered = len(archive.packer.getbuffer())
             if buffered >= self.block_bytes or archive.pending >= self.block_records:
                 archive.flush_block()
                 size = archive.written
             else:
                 size = archive.written + _BLOCK_OVERHEAD + buffered  # == archive.size
+                if size >= self._roll_bytes and archive.codec:
+                    # Compressed blocks: the records in memory will take less room on disk than
+                    # that. Write them, and decide on the bytes the file really holds.
+                    archive.flush_block()
+                    size = archive.written
             if size >= self._roll_bytes or archive.record_count >= self._roll_records:
                 self._roll()
             elif self._per_write:
@@ -166,6 +184,13 @@ class WritingRollManager:
                     if checker.check(archive):
                         self._roll()
                         break
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_record_bytes:
+            raise RecordTooLarge(
+                f"record of {size} bytes (metadata and payload encoded) exceeds "
+                f"max_record_bytes={self.max_record_bytes}"
+            )
 
     def flush(self) -> None:
         """Make every record written so far durable: written to the file and fsynced."""
@@ -260,14 +285,22 @@ class WritingRollManager:
 
     def _start_ticker(self) -> None:
         if self._ticker is not None and self._ticker.is_alive():
+            # It may be sleeping a whole tick_interval (nothing was open): the new archive's
+            # flush interval and time-based checks start now.
+            self._wake.set()
             return
         self._stop.clear()
+        self._wake.clear()
         self._ticker = threading.Thread(target=self._tick_loop, name="shoebox-ticker", daemon=True)
         self._ticker.start()
 
     def _tick_loop(self) -> None:
-        wait = self.tick_interval
-        while not self._stop.wait(wait):
+        wait = 0.0  # tick at once: tick() says how long until something is due
+        while True:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 wait = self.tick()
             except Exception:  # keep the timer alive; the error is logged, records are safe
@@ -284,6 +317,7 @@ class WritingRollManager:
         with self._lock:
             self._closed = True
             self._stop.set()
+            self._wake.set()
             self._roll()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=5)
