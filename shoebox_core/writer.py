@@ -16,6 +16,7 @@ from .callbacks import CallbackChain
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import CallbackError, RecordTooLarge, ShoeboxError
 from .naming import TemplateNamer
+from .recovery import Recovered, recover_directory
 from .roll_checker import NeverRollChecker, RollChecker
 
 __all__ = ["WritingRollManager"]
@@ -52,7 +53,9 @@ class WritingRollManager:
     a time); ``compression`` (``"none"`` or ``"zstd"``, per block); ``flush_interval`` (seconds:
     pending records are written to the OS at least this often, so they survive a killed process;
     None disables); ``tick_interval`` (longest sleep of the timer that fires time-based rolls);
-    ``max_record_bytes``.
+    ``max_record_bytes``; ``recover`` (default True: before its first file, seal the in-progress
+    files that dead writers of the same template left in ``directory`` and run their on-close
+    chain; files of live writers are never touched).
 
     Thread-safe: writes from several threads are serialised by a lock.
     """
@@ -73,6 +76,7 @@ class WritingRollManager:
         flush_interval: float | None = 1.0,
         tick_interval: float = 1.0,
         max_record_bytes: int = 64 * MiB,
+        recover: bool = True,
     ) -> None:
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
@@ -97,6 +101,8 @@ class WritingRollManager:
         self.flush_interval = flush_interval
         self.tick_interval = tick_interval
         self.max_record_bytes = int(max_record_bytes)
+        self.recover = recover
+        self.recovered: list[Recovered] = []
         self.callback_errors: list[CallbackError] = []
         self.sealed: list[str] = []  # final names of the files this writer sealed, in order
         self._archive: ActiveArchive | None = None
@@ -208,6 +214,8 @@ class WritingRollManager:
             raise ShoeboxError("write() on a closed WritingRollManager")
         now = self.clock.time()
         if self._seq is None:
+            if self.recover:
+                self._recover()
             try:
                 names = os.listdir(self.directory)
             except FileNotFoundError:
@@ -234,6 +242,18 @@ class WritingRollManager:
         if self._timed or self.flush_interval:
             self._start_ticker()
         return archive
+
+    def _recover(self) -> None:
+        """Seal in-progress files that dead writers of this template left here, and run their
+        pending on-close steps (once per file: a sealed file is no longer in progress)."""
+        regex = getattr(self.namer, "regex", None)
+        found = recover_directory(
+            self.directory, pattern=regex() if regex is not None else None, clock=self.clock
+        )
+        for item in found:
+            self.recovered.append(item)
+            if item.sealed is not None:
+                self._run_callbacks("on_close", item.sealed)
 
     def _roll(self) -> str | None:
         archive = self._archive
