@@ -2,9 +2,9 @@
 
 ``docs/FORMAT.md`` is the specification; this module is the reference implementation. Every integer
 in the framing is little-endian; everything inside a block body is msgpack (big-endian by its own
-specification). Each block starts with the file's 16-byte sync marker and carries a CRC-32C over its
-header and another over its body, so a reader can check every stored byte and, after damage, find the
-next good block by scanning for the sync marker.
+specification). Each block starts with the file's 16-byte sync marker and carries a CRC-32C over
+its header and another over its body, so a reader can check every stored byte and, after damage,
+find the next good block by scanning for the sync marker.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from .errors import CorruptArchive, TruncatedArchive
 MAGIC = b"\x89SBX\r\n\x1a\n"
 VERSION = 2
 FILE_HEADER = struct.Struct("<8sHHI")  # magic, version, flags, length of the header fields
-BLOCK_HEADER = struct.Struct("<16sIIIBBHI")  # sync, stored, raw, count, kind, codec, flags, body crc
+# sync, stored, raw, count, kind, codec, flags, body crc
+BLOCK_HEADER = struct.Struct("<16sIIIBBHI")
 BLOCK_HEADER_SIZE = BLOCK_HEADER.size + 4  # + CRC-32C of the header itself
 END_BLOCK_SIZE_MAX = 64 * 1024
 
@@ -106,7 +107,9 @@ def read_file_header(stream: BinaryIO, path: str) -> tuple[dict[str, Any], int]:
     try:
         fields = msgpack.unpackb(rest[:length], raw=False, ext_hook=_refuse_ext)
     except Exception as exc:
-        raise CorruptArchive(f"file header fields unreadable: {exc}", path=path, offset=16) from None
+        raise CorruptArchive(
+            f"file header fields unreadable: {exc}", path=path, offset=16
+        ) from None
     sync = fields.get("sync") if isinstance(fields, dict) else None
     if not isinstance(sync, bytes) or len(sync) != 16:
         raise CorruptArchive("file header has no 16-byte sync marker", path=path, offset=16)
@@ -167,8 +170,8 @@ def iter_records(
 
     Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
     ends before its end marker) with the path and the byte offset where the bad block starts.
-    Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at the
-    next block whose header and body checksums are good.
+    Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
+    the next block whose header and body checksums are good.
     """
     fields, offset = header if header is not None else read_file_header(stream, path)
     sync: bytes = fields["sync"]
@@ -185,12 +188,14 @@ def iter_records(
         got = _read_exact(source, head_view)
         if got < BLOCK_HEADER_SIZE:
             where = "before its end marker" if got == 0 else "inside a block header"
-            problem: CorruptArchive = TruncatedArchive(f"file ends {where}", path=path, offset=offset)
+            problem: CorruptArchive = TruncatedArchive(
+                f"file ends {where}", path=path, offset=offset
+            )
             carry = bytes(head[1:got])
             first = 1 if got else 0  # the byte at ``offset``, which ``carry`` leaves out
         else:
-            (b_sync, stored, raw_len, count, kind, codec, flags, body_crc) = BLOCK_HEADER.unpack_from(
-                head
+            (b_sync, stored, raw_len, count, kind, codec, flags, body_crc) = (
+                BLOCK_HEADER.unpack_from(head)
             )
             problem = None  # type: ignore[assignment]
             carry = bytes(head[1:])
@@ -219,13 +224,13 @@ def iter_records(
                 if kind != KIND_RECORDS and kind != KIND_END:
                     # An unknown kind of block: room for future extensions. Its body (whatever
                     # its codec) and its count mean nothing to this reader: skip it unread.
-                    data = None
+                    data: Any = None
                 elif codec == CODEC_ZSTD:
                     if decompressor is None:
                         import zstandard
 
                         decompressor = zstandard.ZstdDecompressor()
-                    data: Any = decompressor.decompress(view, max_output_size=raw_len)
+                    data = decompressor.decompress(view, max_output_size=raw_len)
                 elif codec == CODEC_NONE:
                     data = view
                 else:

@@ -4,9 +4,9 @@ A template mixes ``datetime.strftime`` codes, expanded in UTC (so ``%f`` works),
 ``{seq}`` (the writer's file sequence number, zero-padded to six digits unless a format spec is
 given, e.g. ``{seq:09d}``), ``{host}`` and ``{pid}``. Literal braces are written ``{{`` and ``}}``.
 
-Characters a strftime code produces that cannot live in a file name portably (``/``, ``:``, spaces)
-become ``_``, as stacktach-shoebox did; a template that itself contains a path separator or ``..`` is
-refused, because a name must stay inside the writer's directory.
+Characters a strftime code produces that cannot live in a file name portably (``/``, ``:``,
+spaces) become ``_``, as stacktach-shoebox did; a template that itself contains a path separator
+or ``..`` is refused, because a name must stay inside the writer's directory.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class TemplateNamer:
         return any(kind == "field" and text == "seq" for kind, text, _ in self._tokens)
 
     def name(self, *, when: float, seq: int) -> str:
-        """The name for a file opened at ``when`` (epoch seconds) as the writer's ``seq``-th file."""
+        """The name of a file opened at ``when`` (epoch seconds) as the writer's ``seq``-th file."""
         moment = datetime.fromtimestamp(when, timezone.utc)
         parts = []
         for kind, text, spec in self._tokens:

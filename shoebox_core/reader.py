@@ -1,16 +1,22 @@
-"""ReadingRollManager: stream records back, in write order, from every archive matching a pattern."""
+"""ReadingRollManager: stream records back, in write order, from every archive matching a
+pattern."""
 
 from __future__ import annotations
 
+import gzip
 import logging
-from collections.abc import Iterator
+import os
+import zlib
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
+
+import zstandard
 
 from . import _v1, _v2
 from .callbacks import CallbackChain
 from .compression import decompressing_reader, sniff_compression
-from .errors import CorruptArchive, ShoeboxError
+from .errors import CorruptArchive, ShoeboxError, TruncatedArchive
 from .sources import Source, find_sources
 
 __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "open_archive", "read_archive"]
@@ -18,6 +24,14 @@ __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "open_archive", "read_
 log = logging.getLogger("shoebox")
 
 Record = tuple[dict[str, str], "str | bytes"]
+
+
+# What gzip and zstandard raise on damaged or cut-short data.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError
+)
+_UNORDERABLE: tuple[type[BaseException], ...] = (OSError, ShoeboxError, *_DECODE_ERRORS)
+_HEADER_ERRORS: tuple[type[BaseException], ...] = (CorruptArchive, *_DECODE_ERRORS)
 
 
 class NoMoreFiles(ShoeboxError):
@@ -45,13 +59,18 @@ def open_archive(source: Source) -> tuple[IO[bytes], Any, str, Any]:
         head = raw.read(8)
         codec = sniff_compression(head)
         if codec is None:
-            stream: Any = _v2._Source(raw, head)
+            stream: Any = _v2._Source(cast(BinaryIO, raw), head)
         else:
             raw.seek(0)
             inner = decompressing_reader(raw, codec)
             head = inner.read(8)
-            stream = _v2._Source(inner, head)
+            stream = _v2._Source(cast(BinaryIO, inner), head)
         if not head:
+            if codec is not None:
+                # zstandard's stream reader returns nothing, without an error, for a frame cut
+                # short; shoebox never compresses an empty archive.
+                raise TruncatedArchive(f"{codec} data decompresses to nothing (cut short?)",
+                                       path=source.path, offset=0)
             return raw, stream, "empty", None
         if head == _v2.MAGIC:
             return raw, stream, "v2", _v2.read_file_header(stream, source.path)
@@ -67,7 +86,7 @@ def _order_key(source: Source) -> tuple[int, int, str]:
     """Write order: v2 files by (creation time, writer's file sequence); legacy files first."""
     try:
         raw, _stream, kind, header = open_archive(source)
-    except (OSError, ShoeboxError):
+    except _UNORDERABLE:
         return (0, 0, source.name)
     raw.close()
     if kind != "v2":
@@ -86,8 +105,20 @@ def read_archive(
 ) -> Iterator[Record]:
     """Yield the records of one archive (any format, compressed or not)."""
     if isinstance(source, str):
-        source = Source(source)
-    raw, stream, kind, header = open_archive(source)
+        source = Source(source, os.path.getsize(source))
+    try:
+        raw, stream, kind, header = open_archive(source)
+    except _HEADER_ERRORS as exc:
+        # A file whose header is damaged: strict readers raise; lenient ones skip the whole file
+        # and go on, so one bad file does not stop the files after it.
+        problem = exc if isinstance(exc, CorruptArchive) else _decode_problem(exc, source, 0)
+        if not lenient:
+            if problem is exc:
+                raise
+            raise problem from exc
+        if report is not None:
+            report(problem.offset or 0, source.size or 0, problem.reason)
+        return
     try:
         if kind == "v2":
             yield from _v2.iter_records(stream, source.path, lenient=lenient, report=report,
@@ -101,8 +132,25 @@ def read_archive(
                 raise problem
             if report is not None:
                 report(0, source.size or 0, problem.reason)
+    except _DECODE_ERRORS as exc:
+        # Damaged or cut-short gzip / zstd data: report it like any damage, with the offset
+        # reached in the compressed file.
+        try:
+            offset = raw.tell()
+        except (OSError, ValueError):
+            offset = 0
+        problem = _decode_problem(exc, source, offset)
+        if not lenient:
+            raise problem from exc
+        if report is not None:
+            report(offset, max((source.size or 0) - offset, 0), problem.reason)
     finally:
         raw.close()
+
+
+def _decode_problem(exc: BaseException, source: Source, offset: int) -> CorruptArchive:
+    kind = TruncatedArchive if isinstance(exc, EOFError) else CorruptArchive
+    return kind(f"compressed data unreadable: {exc}", path=source.path, offset=offset)
 
 
 class ReadingRollManager:
@@ -158,7 +206,7 @@ class ReadingRollManager:
         """Bytes a lenient reader skipped."""
         return sum(d.skipped_bytes for d in self.damage)
 
-    def _generate(self) -> Iterator[Record]:
+    def _generate(self) -> Generator[Record, None, None]:
         for source in self.files:
             if source.size == 0:
                 continue

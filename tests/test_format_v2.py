@@ -19,6 +19,13 @@ from shoebox_core.writer import WritingRollManager
 SMALL = [({"i": str(i), "kind": "k" * (i % 3)}, f"payload {i}" if i % 2 else b"bin %d" % i)
          for i in range(7)]
 
+class Reports(list):
+    """A ``report`` callable for read_archive that keeps ``(offset, skipped, reason)``."""
+
+    def __call__(self, offset, skipped, reason):
+        self.append((offset, skipped, reason))
+
+
 
 def write_one(directory: Path, records, name: str = "a.events", **options) -> Path:
     """Write ``records`` into one sealed archive and return its path."""
@@ -152,6 +159,22 @@ def test_truncation_at_every_byte_offset_is_reported(small_archive, tmp_path, la
             assert len(got) == min(2 * sorted(boundaries).index(cut), len(SMALL))
 
 
+def test_lenient_reading_of_a_truncated_archive_returns_every_complete_block(
+    small_archive, tmp_path, layout
+):
+    data = small_archive.read_bytes()
+    blocks = layout(small_archive)
+    cut_path = tmp_path / "cut.events"
+    for cut in range(blocks[0]["offset"], len(data)):
+        cut_path.write_bytes(data[:cut])
+        damage = Reports()
+        got = list(read_archive(str(cut_path), lenient=True, report=damage))
+        complete = [b for b in blocks if b["end"] <= cut]
+        assert got == SMALL[: sum(b["count"] for b in complete if b["kind"] == 1)], cut
+        start = complete[-1]["end"] if complete else blocks[0]["offset"]
+        assert [(offset, skipped) for offset, skipped, _ in damage] == [(start, cut - start)], cut
+
+
 def test_truncated_archive_is_a_corrupt_archive():
     assert issubclass(TruncatedArchive, CorruptArchive)
 
@@ -182,9 +205,9 @@ def test_lenient_reader_skips_only_the_damaged_block(small_archive, tmp_path, la
             damaged = bytearray(data)
             damaged[i] ^= 0x01
             bad_path.write_bytes(damaged)
-            damage = []
+            damage = Reports()
             got = list(read_archive(str(bad_path), lenient=True,
-                                    report=lambda *a: damage.append(a)))
+                                    report=damage))
             assert got == SMALL[: 2 * index] + SMALL[2 * index + 2 :], (index, i)
             assert damage == [(block["offset"], block["end"] - block["offset"], damage[0][2])], i
 
@@ -194,9 +217,9 @@ def test_lenient_reader_reports_a_damaged_end_marker(small_archive, tmp_path, la
     data = bytearray(small_archive.read_bytes())
     data[end["offset"] + 20] ^= 0x10
     small_archive.write_bytes(data)
-    damage = []
+    damage = Reports()
     assert list(read_archive(str(small_archive), lenient=True,
-                             report=lambda *a: damage.append(a))) == SMALL
+                             report=damage)) == SMALL
     assert [d[0] for d in damage] == [end["offset"]]
 
 
@@ -242,9 +265,9 @@ def test_data_appended_after_the_end_marker_is_reported(small_archive):
     assert got == SMALL
     assert error is not None and "after the end marker" in str(error)
     assert error.offset == size and error.path == str(small_archive)
-    damage = []
+    damage = Reports()
     assert list(read_archive(str(small_archive), lenient=True,
-                             report=lambda *a: damage.append(a))) == SMALL
+                             report=damage)) == SMALL
     assert [(offset, skipped) for offset, skipped, _ in damage] == [(size, 100)]
 
 

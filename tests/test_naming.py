@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import re
@@ -20,15 +21,26 @@ from shoebox_core.writer import WritingRollManager
 WHEN = 1_700_000_000.123456  # 2023-11-14 22:13:20.123456 UTC
 
 
-def test_strftime_codes_are_expanded_in_utc_with_microseconds(monkeypatch):
-    monkeypatch.setenv("TZ", "America/New_York")
+@contextlib.contextmanager
+def local_zone(zone: str):
+    """Run with the process's local time zone set to ``zone``."""
+    saved = os.environ.get("TZ")
+    os.environ["TZ"] = zone
     time.tzset()
     try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = saved
+        time.tzset()
+
+
+def test_strftime_codes_are_expanded_in_utc_with_microseconds():
+    with local_zone("America/New_York"):
         namer = TemplateNamer(template="ev_%Y%m%dT%H%M%S.%f_%j.events")
         assert namer.name(when=WHEN, seq=0) == "ev_20231114T221320.123456_318.events"
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
 
 
 def test_unsafe_characters_from_strftime_become_underscores():
@@ -75,11 +87,20 @@ def test_seq_continues_from_existing_files_after_a_restart(tmp_path, fake_clock)
     with gzip.open(tmp_path / "ev_20000101_000007.events.gz", "wb") as f:
         f.write(b"")
     (tmp_path / "ev_20000101_000009~001.events").write_bytes(b"")
-    (tmp_path / "ev_20000101_000011.events.inprogress").write_bytes(b"")
     (tmp_path / "unrelated_000099.events").write_bytes(b"")
     second = run(2)
-    assert [n.rsplit("_", 1)[1] for n in second] == ["000012.events", "000013.events"]
+    assert [n.rsplit("_", 1)[1] for n in second] == ["000010.events", "000011.events"]
     assert sorted(first + second) == first + second
+
+
+def test_next_seq_sees_through_name_decorations():
+    namer = TemplateNamer(template="ev_%Y%m%d_{seq}.events")
+    names = ["ev_20000101_000003.events", "ev_20000101_000007.events.gz",
+             "ev_20000101_000009~001.events.zst", "ev_20000101_000011.events.inprogress",
+             "unrelated_000099.events", "ev_20000101_000099.other"]
+    assert namer.next_seq(names) == 12
+    assert namer.next_seq([]) == 0
+    assert TemplateNamer(template="ev_%Y.events").next_seq(names) == 0
 
 
 def test_a_second_roll_in_the_same_second_gets_a_collision_name(tmp_path, fake_clock):
@@ -197,15 +218,10 @@ def test_a_writer_with_a_bad_template_fails_at_construction(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_utc_is_used_for_names_whatever_the_local_zone(tmp_path, fake_clock, monkeypatch):
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    try:
+def test_utc_is_used_for_names_whatever_the_local_zone(tmp_path, fake_clock):
+    with local_zone("Asia/Kolkata"):
         with WritingRollManager("d_%Y%m%d_%H%M.events", None, str(tmp_path),
                                 clock=fake_clock) as writer:
             writer.write({}, "x")
-    finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
     expected = datetime.fromtimestamp(fake_clock.time(), timezone.utc).strftime("%Y%m%d_%H%M")
     assert os.listdir(tmp_path) == [f"d_{expected}.events"] == ["d_20231112_2359.events"]

@@ -19,6 +19,13 @@ from shoebox_core.roll_checker import CountRollChecker
 from shoebox_core.writer import WritingRollManager
 
 
+class Reports(list):
+    """A ``report`` callable for read_archive that keeps ``(offset, skipped, reason)``."""
+
+    def __call__(self, offset, skipped, reason):
+        self.append((offset, skipped, reason))
+
+
 def recs(n: int, start: int = 0, tag: str = "r"):
     return [({"tag": tag, "i": str(i)}, f"{tag} payload {i}") for i in range(start, start + n)]
 
@@ -128,15 +135,20 @@ def test_files_are_read_in_write_order_even_when_names_do_not_sort(tmp_path, fak
 
 
 def test_two_writers_of_the_same_template_are_read_in_write_order(tmp_path, fake_clock):
-    """Two writers (a restart) without {seq} in the same second: collision names keep order."""
+    """Restarts without {seq} in the same second: collision names, read in write order."""
     for run in range(3):
         with WritingRollManager("ev_%Y%m%d%H%M%S.events", CountRollChecker(roll_records=2),
                                 str(tmp_path), clock=fake_clock) as writer:
             writer.write_many(recs(3, start=3 * run))
+        fake_clock.advance(0.001)
+    names = sorted(os.listdir(tmp_path))
+    assert names == ["ev_20231112235958.events"] + [
+        f"ev_20231112235958~{n:03d}.events" for n in range(1, 6)
+    ]
     assert read_all("ev_*.events", tmp_path) == recs(9)
 
 
-# -- compressed, empty and zero-record files --------------------------------------------------------
+# -- compressed, empty and zero-record files ----------------------------------------------------
 def test_gz_and_zst_files_are_read_transparently_and_twins_once(tmp_path, recorder):
     sealed = write(tmp_path, recs(12), per_file=3)
     first, second, third, _fourth = sealed
@@ -280,7 +292,7 @@ def test_a_lenient_reader_skips_a_file_with_a_bad_header_and_goes_on(tmp_path, d
     assert recorder.closed == recorder.opened
 
 
-# -- legacy v1 ----------------------------------------------------------------------------------------
+# -- legacy v1 -------------------------------------------------------------------------------
 def test_reading_the_stacktach_shoebox_v1_files(shared_data, nova_records, recorder):
     legacy = shared_data / "legacy-v1"
     reader = ReadingRollManager("legacy_*.events", directory=str(legacy),
@@ -301,3 +313,64 @@ def test_a_mixed_directory_of_v1_and_v2_files(tmp_path, shared_data, nova_record
         shutil.copyfileobj(src, dst)
     os.unlink(oldest)
     assert read_all("legacy_*.events", tmp_path) == nova_records[:1500]
+
+
+# -- damaged compressed files ---------------------------------------------------------------------
+def _compress(codec: str, data: bytes) -> bytes:
+    if codec == "gzip":
+        return gzip.compress(data)
+    return zstandard.ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize("codec, suffix", [("gzip", ".gz"), ("zstd", ".zst")])
+def test_a_cut_short_compressed_archive_is_reported_never_passed(tmp_path, codec, suffix):
+    records = [({"i": str(i)}, f"{i} " * 200) for i in range(200)]
+    (path,) = write(tmp_path / "src", records, per_file=1000, block_records=10)
+    packed = _compress(codec, Path(path).read_bytes())
+    target = tmp_path / f"cut.events{suffix}"
+    for cut in sorted({1, 5, 12, len(packed) // 10, len(packed) // 2, len(packed) - 9,
+                       len(packed) - 1}):
+        target.write_bytes(packed[:cut])
+        got = []
+        with pytest.raises(CorruptArchive) as info:
+            for record in read_archive(str(target)):
+                got.append(record)
+        assert info.value.path == str(target) and info.value.offset is not None, cut
+        assert got == records[: len(got)], cut
+        damage = Reports()
+        lenient = list(read_archive(str(target), lenient=True, report=damage))
+        assert lenient == records[: len(lenient)] and damage, cut
+
+
+@pytest.mark.parametrize("codec, suffix", [("gzip", ".gz"), ("zstd", ".zst")])
+def test_a_damaged_compressed_archive_is_reported(tmp_path, codec, suffix):
+    records = [({"i": str(i)}, f"{i} " * 200) for i in range(200)]
+    (path,) = write(tmp_path / "src", records, per_file=1000, block_records=10)
+    packed = bytearray(_compress(codec, Path(path).read_bytes()))
+    target = tmp_path / f"bad.events{suffix}"
+    for where in (len(packed) // 3, len(packed) // 2, 2 * len(packed) // 3):
+        damaged = bytearray(packed)
+        damaged[where] ^= 0x55
+        target.write_bytes(damaged)
+        got = []
+        with pytest.raises(CorruptArchive) as info:
+            for record in read_archive(str(target)):
+                got.append(record)
+        assert info.value.path == str(target)
+        assert got == records[: len(got)]
+        lenient = list(read_archive(str(target), lenient=True))
+        assert all(record in records for record in lenient)
+
+
+def test_a_lenient_reader_goes_on_after_a_cut_short_compressed_file(tmp_path):
+    sealed = write(tmp_path, recs(30), per_file=10, block_records=2)
+    data = Path(sealed[1]).read_bytes()
+    Path(sealed[1] + ".gz").write_bytes(gzip.compress(data)[: len(data) // 4])
+    os.unlink(sealed[1])
+    with pytest.raises(CorruptArchive):
+        read_all("test_*.events", tmp_path)
+    reader = ReadingRollManager("test_*.events", str(tmp_path), lenient=True)
+    got = list(reader)
+    assert got[:10] == recs(10) and got[-10:] == recs(10, start=20)
+    assert all(record in recs(30) for record in got)
+    assert [d.path for d in reader.damage] == [sealed[1] + ".gz"]

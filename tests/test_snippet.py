@@ -14,7 +14,7 @@ def test_readme_snippet_runs_unchanged(tmp_path, monkeypatch):
     checker = roll_checker.SizeRollChecker(roll_size_mb=100)
     x = roll_manager.WritingRollManager("test_%c.events", checker)
     for index in range(10):
-        x.write({"index": str(index)}, "payload_%d" % index)
+        x.write({"index": str(index)}, "payload_%d" % index)  # noqa: UP031
     x.close()
     manager = roll_manager.ReadingRollManager("test_*.events")
     while True:
@@ -25,7 +25,7 @@ def test_readme_snippet_runs_unchanged(tmp_path, monkeypatch):
             break
     # ----------------------------------------------------------------------
 
-    assert seen == [({"index": str(i)}, "payload_%d" % i) for i in range(10)]
+    assert seen == [({"index": str(i)}, f"payload_{i}") for i in range(10)]
     assert all(type(payload) is str for _, payload in seen)
     names = os.listdir(tmp_path)
     assert len(names) == 1 and names[0].startswith("test_") and names[0].endswith(".events")

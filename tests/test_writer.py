@@ -1,4 +1,4 @@
-"""WritingRollManager: roll checkers, durability (real SIGKILL), time, threads, lifecycle, limits."""
+"""WritingRollManager: roll checkers, durability (real SIGKILL), time, threads, lifecycle."""
 
 from __future__ import annotations
 
@@ -251,7 +251,7 @@ def read_after_kill(out: Path):
     assert any(n.endswith(".inprogress") for n in names), names
     reader = ReadingRollManager("k_*.events", str(out), include_in_progress=True, lenient=True)
     got = list(reader)
-    expected = [({"i": str(i)}, "payload %d " % i + "z" * 100) for i in range(len(got))]
+    expected = [({"i": str(i)}, f"payload {i} " + "z" * 100) for i in range(len(got))]
     assert got == expected, "a damaged or reordered record was returned"
     return got, reader
 
