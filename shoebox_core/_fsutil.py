@@ -25,7 +25,8 @@ def split_extension(name: str) -> tuple[str, str]:
 def collision_name(path: str, n: int) -> str:
     """The ``n``-th alternative to ``path``: ``a.events`` -> ``a~001.events``.
 
-    ``~`` sorts after ``.`` and after every character of a usual name, so alternatives sort after the
+    ``~`` sorts after ``.`` and after every character of a usual name, so alternatives sort after
+    the
     original and, being zero-padded, in the order they were taken.
     """
     if n == 0:

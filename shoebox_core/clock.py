@@ -74,7 +74,7 @@ class FakeClock:
             self._mono += seconds
 
     def jump(self, seconds: float) -> None:
-        """Step the wall clock by ``seconds`` (either sign) without touching the monotonic reading."""
+        """Step the wall clock by ``seconds`` (either sign); the monotonic reading stays."""
         with self._lock:
             self._wall += seconds
 

@@ -41,7 +41,8 @@ class ArchiveError(ShoeboxError):
 class CorruptArchive(ArchiveError):
     """Stored bytes fail their checksum or do not follow the format.
 
-    ``path`` and ``offset`` say where the damage starts. A lenient reader skips to the next good block
+    ``path`` and ``offset`` say where the damage starts. A lenient reader skips to the next good
+    block
     instead of raising this.
     """
 
@@ -59,7 +60,7 @@ class PluginError(ShoeboxError):
 
 
 class ConfigError(ShoeboxError, ValueError):
-    """A configuration value is wrong; the message names the key (and the file, when there is one)."""
+    """A configuration value is wrong; the message names the key (and the file, if any)."""
 
 
 class CallbackError(ShoeboxError):

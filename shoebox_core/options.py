@@ -1,6 +1,7 @@
 """Coercion of strategy options.
 
-Config files deliver strings, Python callers pass ints and floats: every strategy accepts all three for
+Config files deliver strings, Python callers pass ints and floats: every strategy accepts all three
+for
 a numeric option and says which option was wrong when it cannot use the value.
 """
 
@@ -57,7 +58,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def boolean(value: object, option: str, *, owner: str) -> bool:
-    """Return ``value`` as a bool, accepting ``"true"``/``"false"``/``"yes"``/``"no"``/``"1"``/``"0"``."""
+    """Return ``value`` as a bool; accepts ``"true"``/``"false"``, ``"yes"``/``"no"``, ``"1"``/``"0"``."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:

@@ -23,7 +23,8 @@ WRITER = textwrap.dedent(
     from shoebox_core.roll_checker import CountRollChecker
     from shoebox_core.writer import WritingRollManager
 
-    directory, total, flush_at, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    directory = sys.argv[1]
+    total, flush_at, seed = (int(a) for a in sys.argv[2:5])
     w = WritingRollManager("r_{seq}.events", CountRollChecker(roll_records=700),
                            directory=directory, block_records=50, flush_interval=None)
     for i in range(total):

@@ -118,9 +118,15 @@ class RollCheckerContract:
             "a roll checker takes clock="
         )
 
+    def test_every_option_is_declared(self) -> None:
+        params = inspect.signature(self._class()).parameters
+        options = {name for name, p in params.items() if p.kind is p.KEYWORD_ONLY} - {"clock"}
+        declared = set(self.numeric_options) | set(self.other_options)
+        required = {n for n in options if params[n].default is inspect.Parameter.empty}
+        assert required <= declared, f"declare {sorted(required - declared)} in the contract"
+        assert declared <= options, f"{sorted(declared - options)} are not options of the class"
+
     def test_numeric_options_accept_numeric_strings(self) -> None:
-        if not self.numeric_options:
-            pytest.skip("the checker declares no numeric_options")
         expected = _state(self._build())
         for option, value in self.numeric_options.items():
             variants = {str(value), float(value)}
@@ -131,8 +137,6 @@ class RollCheckerContract:
                 assert built == expected, f"{option}={variant!r} built {built}, not {expected}"
 
     def test_numeric_options_reject_non_numbers(self) -> None:
-        if not self.numeric_options:
-            pytest.skip("the checker declares no numeric_options")
         for option in self.numeric_options:
             for bad in ("ten", "", True, [1]):
                 with pytest.raises((ValueError, TypeError)) as caught:
@@ -197,7 +201,13 @@ class RollCheckerContract:
 
     def test_created_by_name(self) -> None:
         if self.strategy_name is None:
-            pytest.skip("no strategy_name declared")
+            offered = [
+                info.name
+                for info in self.make_plugin_manager().strategies("roll_checker")
+                if info.factory is self._class()
+            ]
+            assert not offered, f"the class is offered as {offered}: declare strategy_name"
+            return
         options = {**self.other_options, **{k: str(v) for k, v in self.numeric_options.items()}}
         checker = self.make_plugin_manager().create_roll_checker(
             self.strategy_name, **options, clock=FakeClock()
