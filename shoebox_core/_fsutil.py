@@ -26,8 +26,7 @@ def collision_name(path: str, n: int) -> str:
     """The ``n``-th alternative to ``path``: ``a.events`` -> ``a~001.events``.
 
     ``~`` sorts after ``.`` and after every character of a usual name, so alternatives sort after
-    the
-    original and, being zero-padded, in the order they were taken.
+    the original and, being zero-padded, in the order they were taken.
     """
     if n == 0:
         return path

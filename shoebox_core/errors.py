@@ -42,8 +42,7 @@ class CorruptArchive(ArchiveError):
     """Stored bytes fail their checksum or do not follow the format.
 
     ``path`` and ``offset`` say where the damage starts. A lenient reader skips to the next good
-    block
-    instead of raising this.
+    block instead of raising this.
     """
 
 

@@ -1,8 +1,7 @@
 """Coercion of strategy options.
 
 Config files deliver strings, Python callers pass ints and floats: every strategy accepts all three
-for
-a numeric option and says which option was wrong when it cannot use the value.
+for a numeric option and says which option was wrong when it cannot use the value.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def boolean(value: object, option: str, *, owner: str) -> bool:
-    """Return ``value`` as a bool; accepts ``"true"``/``"false"``, ``"yes"``/``"no"``, ``"1"``/``"0"``."""
+    """Return ``value`` as a bool (also "true"/"false", "yes"/"no", "on"/"off", "1"/"0")."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:

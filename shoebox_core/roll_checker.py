@@ -8,9 +8,8 @@ records it holds (``archive.record_count``).
 A user's subclass that overrides ``check`` is called after every write and, so that time-based rules
 fire without waiting for a write, on every tick of the writer's timer. The core's own checkers mark
 their ``check`` with :func:`fast_path`; the writer then evaluates the same rule inline (a size or
-count
-comparison) or only on timer ticks, without a Python call per record. A subclass that overrides
-``check`` loses the mark and so is always honoured.
+count comparison) or only on timer ticks, without a Python call per record. A subclass that
+overrides ``check`` loses the mark and so is always honoured.
 """
 
 from __future__ import annotations
@@ -60,8 +59,7 @@ def fast_path(kind: str) -> Callable[[_F], _F]:
     """Mark a core ``check`` method as one the writer may evaluate without calling it.
 
     ``kind`` is ``"never"``, ``"size"`` (the checker has ``roll_bytes``), ``"count"`` (the checker
-    has
-    ``roll_records``) or ``"time"`` (the answer depends on the clock only, not on writes).
+    has ``roll_records``) or ``"time"`` (the answer depends on the clock only, not on writes).
     """
 
     def mark(func: _F) -> _F:
