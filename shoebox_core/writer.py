@@ -298,7 +298,8 @@ class WritingRollManager:
                 if checker.check(archive):
                     self._roll()
                     return self.tick_interval
-                left = checker.seconds_left(archive)
+                seconds_left = getattr(checker, "seconds_left", None)  # absent on duck types
+                left = seconds_left(archive) if seconds_left is not None else None
                 if left is not None:
                     wait = min(wait, max(left, 0.001))
             return wait
