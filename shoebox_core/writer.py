@@ -12,6 +12,7 @@ import msgpack
 
 from .archive import _EMPTY_BLOCK as _BLOCK_OVERHEAD
 from .archive import ActiveArchive
+from .background import BackgroundCloser
 from .callbacks import CallbackChain
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import CallbackError, RecordTooLarge, ShoeboxError
@@ -53,9 +54,12 @@ class WritingRollManager:
     a time); ``compression`` (``"none"`` or ``"zstd"``, per block); ``flush_interval`` (seconds:
     pending records are written to the OS at least this often, so they survive a killed process;
     None disables); ``tick_interval`` (longest sleep of the timer that fires time-based rolls);
-    ``max_record_bytes``; ``recover`` (default True: before its first file, seal the in-progress
-    files that dead writers of the same template left in ``directory`` and run their on-close
-    chain; files of live writers are never touched).
+    ``max_record_bytes``; ``background`` (default True: the on-close chain of sealed files runs
+    in a worker thread, so compression never stalls ``write()``; at most ``max_backlog`` sealed
+    files wait, then ``write()`` blocks (``when_full="block"``) or raises BacklogFull
+    (``"raise"``); ``close()`` waits for the chain to finish); ``recover`` (default True: before
+    its first file, seal the in-progress files that dead writers of the same template left in
+    ``directory`` and run their on-close chain; files of live writers are never touched).
 
     Thread-safe: writes from several threads are serialised by a lock.
     """
@@ -77,6 +81,9 @@ class WritingRollManager:
         tick_interval: float = 1.0,
         max_record_bytes: int = 64 * MiB,
         recover: bool = True,
+        background: bool = True,
+        max_backlog: int = 64,
+        when_full: str = "block",
     ) -> None:
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
@@ -102,6 +109,13 @@ class WritingRollManager:
         self.tick_interval = tick_interval
         self.max_record_bytes = int(max_record_bytes)
         self.recover = recover
+        # Sealed files run their on-close chain in a worker thread unless background=False.
+        self.closer: BackgroundCloser | None = (
+            BackgroundCloser(self._chain.on_close, max_backlog=max_backlog, when_full=when_full,
+                             monotonic=self.clock.monotonic)
+            if background and len(self._chain)
+            else None
+        )
         self.recovered: list[Recovered] = []
         self.callback_errors: list[CallbackError] = []
         self.sealed: list[str] = []  # final names of the files this writer sealed, in order
@@ -253,7 +267,7 @@ class WritingRollManager:
         for item in found:
             self.recovered.append(item)
             if item.sealed is not None:
-                self._run_callbacks("on_close", item.sealed)
+                self._hand_over(item.sealed)
 
     def _roll(self) -> str | None:
         archive = self._archive
@@ -262,7 +276,14 @@ class WritingRollManager:
         self._archive = None
         final = archive.seal(self.clock.time())
         self.sealed.append(final)
-        return self._run_callbacks("on_close", final)
+        return self._hand_over(final)
+
+    def _hand_over(self, final: str) -> str:
+        """Give a sealed file to its on-close chain: queued for the worker, or run now."""
+        if self.closer is None:
+            return self._run_callbacks("on_close", final)
+        self.closer.submit(final)  # blocks while the backlog is full, or raises BacklogFull
+        return final
 
     def _run_callbacks(self, hook: str, name: str) -> str:
         try:
@@ -342,6 +363,10 @@ class WritingRollManager:
             self._roll()
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=5)
+        if self.closer is not None:
+            self.closer.close()
+            self.callback_errors.extend(self.closer.errors)
+            self.closer.errors = []
         if self.callback_errors:
             errors, self.callback_errors = self.callback_errors, []
             first = errors[0]

@@ -326,6 +326,7 @@ def test_time_roll_fires_on_tick_without_another_write(tmp_path, fake_clock, rec
     fake_clock.advance(0.5)
     writer.tick()  # no write: the timer alone seals the file
     assert writer.sealed == [str(tmp_path / "t_000000.events")]
+    assert writer.closer is not None and writer.closer.drain(5)  # on_close runs off the path
     assert recorder.closed == writer.sealed
     assert sealed(tmp_path) == ["t_000000.events"]
     fake_clock.advance(3600)
