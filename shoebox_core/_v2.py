@@ -87,6 +87,24 @@ def _read_exact(stream: BinaryIO, view: memoryview) -> int:
     return total
 
 
+_GROW_STEP = 16 * 1024 * 1024
+
+
+def _read_new(source: Any, stored: int) -> bytearray:
+    """Read a ``stored``-byte body into a new buffer, grown only as fast as data arrives.
+
+    A length field may lie (damage, or a crafted file): memory never exceeds what the stream
+    really holds plus one step. The result is shorter than ``stored`` when the stream ends first.
+    """
+    grown = bytearray(min(stored, _GROW_STEP))
+    filled = _read_exact(source, memoryview(grown))
+    while filled == len(grown) < stored:
+        grown += bytes(min(_GROW_STEP, stored - len(grown)))
+        filled += _read_exact(source, memoryview(grown)[filled:])
+    del grown[filled:]
+    return grown
+
+
 def read_file_header(stream: BinaryIO, path: str) -> tuple[dict[str, Any], int]:
     """Read and check the file header; return its fields and its length in bytes."""
     fixed = stream.read(FILE_HEADER.size)
@@ -209,10 +227,13 @@ def iter_records(
                 problem = CorruptArchive(f"block claims {max(stored, raw_len)} bytes", path=path,
                                          offset=offset)
             else:
-                if stored > len(body):
-                    body = bytearray(stored)
-                view = memoryview(body)[:stored]
-                n = _read_exact(source, view)
+                if stored <= len(body):
+                    view = memoryview(body)[:stored]
+                    n = _read_exact(source, view)
+                else:
+                    body = _read_new(source, stored)
+                    n = len(body)
+                    view = memoryview(body)[:stored]
                 if n < stored:
                     problem = TruncatedArchive("file ends inside a block", path=path, offset=offset)
                     carry += bytes(view[:n])
