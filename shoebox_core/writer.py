@@ -123,6 +123,7 @@ class WritingRollManager:
         self._lock = threading.RLock()
         self._closed = False
         self._seq: int | None = None
+        self._last_created = float("-inf")
         self._limits_from_checkers()
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
@@ -238,10 +239,13 @@ class WritingRollManager:
             next_seq = getattr(self.namer, "next_seq", None)
             self._seq = next_seq(names) if next_seq is not None else 0
         name = self.namer.name(when=now, seq=self._seq)
+        # Readers order files by creation time: keep it increasing for this writer even if the
+        # wall clock steps back (names may then repeat; they get a collision suffix instead).
+        created = self._last_created = max(now, self._last_created + 1e-6)
         archive = ActiveArchive(
             self.directory,
             name,
-            created=now,
+            created=created,
             seq=self._seq,
             compression=self.compression,
             compression_level=self.compression_level,

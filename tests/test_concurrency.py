@@ -46,3 +46,19 @@ def test_eight_processes_one_template_one_directory(tmp_path: Path) -> None:
     assert sorted(by_worker) == [str(n) for n in range(8)]
     for records in by_worker.values():
         assert records == list(range(1500))
+
+
+def test_wall_clock_stepping_back_keeps_read_order(tmp_path: Path) -> None:
+    from shoebox_core.clock import FakeClock
+    from shoebox_core.roll_checker import CountRollChecker
+    from shoebox_core.writer import WritingRollManager
+
+    clock = FakeClock()
+    with WritingRollManager("j_%Y%m%dT%H%M%S.events", CountRollChecker(roll_records=10),
+                            str(tmp_path), clock=clock) as writer:
+        for i in range(60):
+            if i % 10 == 0:
+                clock.jump(-3600 if i == 30 else 5)  # an NTP step back in the middle
+            writer.write({"i": str(i)}, "x")
+    got = [int(m["i"]) for m, _ in ReadingRollManager("j_*.events", str(tmp_path))]
+    assert got == list(range(60))
