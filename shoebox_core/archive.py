@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 from typing import Any
@@ -54,8 +53,7 @@ class ActiveArchive:
     ) -> None:
         self.fd, self.path, self.filename = reserve(directory, name)
         try:
-            # Held until sealed: recovery tells a live writer's file from a dead one by this lock.
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # reserve() returned the file locked; the lock is held until the file is sealed.
             self.sync = _v2.new_sync()
             self.codec = _v2.CODECS[compression]
             self._compressor = None

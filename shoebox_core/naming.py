@@ -11,8 +11,11 @@ or ``..`` is refused, because a name must stay inside the writer's directory.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import re
+import secrets
 import socket
 from datetime import datetime, timezone
 
@@ -144,26 +147,75 @@ def inprogress_name(final_path: str) -> str:
     return final_path + INPROGRESS_SUFFIX
 
 
+RESERVING_SUFFIX = ".reserving"
+
+
+def _taken(final: str) -> bool:
+    return os.path.lexists(final) or any(
+        os.path.lexists(final + suffix) for suffix in COMPRESSION_SUFFIXES
+    )
+
+
 def reserve(directory: str, name: str) -> tuple[int, str, str]:
     """Create the in-progress file for ``name`` in ``directory`` without touching anything existing.
 
-    Returns ``(fd, in_progress_path, final_path)``. When ``name`` (or its in-progress twin, or a
-    compressed copy ``name.gz`` / ``name.zst``, which readers would take for its twin) is taken,
-    the next collision name (``a~001.events``...) is tried; creation uses ``O_EXCL`` so two
-    processes can never get the same file.
+    Returns ``(fd, in_progress_path, final_path)``; ``fd`` holds an exclusive ``flock`` (recovery
+    tells a live writer's file by it). When ``name`` (or its in-progress twin, or a compressed copy
+    ``name.gz`` / ``name.zst``, which readers would take for its twin) is taken, the next collision
+    name (``a~001.events``...) is tried.
+
+    The file is created under a hidden ``.reserving`` name, locked, and only then hard-linked to
+    its in-progress name (a link never replaces an existing file): an in-progress name therefore
+    never exists unlocked while its writer is alive, so another process's recovery cannot take it
+    for a dead writer's file.
     """
     base = os.path.join(directory, name)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    for n in range(100_000):
+    hidden = os.path.join(
+        directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}{RESERVING_SUFFIX}"
+    )
+    fd = os.open(hidden, flags, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new inode: nobody else can hold it
+        for n in range(100_000):
+            final = collision_name(base, n)
+            if _taken(final):
+                continue
+            temp = inprogress_name(final)
+            try:
+                os.link(hidden, temp)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # no hard links here: exclusive create, then lock
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                os.close(fd)
+                os.unlink(hidden)
+                return _reserve_without_links(base, n, flags)
+            os.unlink(hidden)
+            return fd, temp, final
+    except BaseException:
+        os.close(fd)
+        if os.path.lexists(hidden):
+            os.unlink(hidden)
+        raise
+    os.close(fd)
+    os.unlink(hidden)
+    raise FileExistsError(f"no free name for {base}")
+
+
+def _reserve_without_links(base: str, start: int, flags: int) -> tuple[int, str, str]:
+    """The fallback for file systems without hard links (a tiny window where the file exists
+    unlocked remains)."""
+    for n in range(start, 100_000):
         final = collision_name(base, n)
-        if os.path.lexists(final) or any(
-            os.path.lexists(final + suffix) for suffix in COMPRESSION_SUFFIXES
-        ):
+        if _taken(final):
             continue
         temp = inprogress_name(final)
         try:
             fd = os.open(temp, flags, 0o644)
         except FileExistsError:
             continue
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd, temp, final
     raise FileExistsError(f"no free name for {base}")

@@ -23,6 +23,7 @@ from .archive import _write_all
 from .clock import SYSTEM_CLOCK, Clock
 from .compression import PARTIAL_SUFFIX, create_partial
 from .errors import CorruptArchive, TruncatedArchive
+from .naming import RESERVING_SUFFIX
 
 __all__ = ["Recovered", "recover_directory", "recover_file"]
 
@@ -181,4 +182,40 @@ def recover_directory(
         done = recover_file(os.path.join(directory, name), clock=clock)
         if done is not None:
             results.append(done)
+    for name in names:
+        if name.startswith(".") and name.endswith(RESERVING_SUFFIX):
+            _remove_dead_reservation(os.path.join(directory, name))
     return results
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_dead_reservation(path: str) -> None:
+    """A writer killed while reserving a name leaves an empty hidden file: remove it, unless its
+    writer (the pid in the name) is alive: it creates the file a moment before it locks it."""
+    try:
+        pid = int(os.path.basename(path)[: -len(RESERVING_SUFFIX)].rsplit(".", 2)[1])
+    except (IndexError, ValueError):
+        return
+    if _pid_alive(pid):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return
+    else:
+        os.unlink(path)
+    finally:
+        os.close(fd)

@@ -170,3 +170,38 @@ def test_writer_recovers_its_template_on_start_and_runs_on_close(tmp_path: Path)
     assert (tmp_path / "other.log.inprogress").exists()  # another template: not ours to seal
     got = [m["i"] for m, _ in ReadingRollManager("r_*.events", str(tmp_path))]
     assert got[-1] == "after" and got[:601] == [str(i) for i in range(601)]
+
+
+def test_a_dead_reservation_is_removed_and_a_live_one_kept(tmp_path: Path) -> None:
+    import fcntl
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f".d.events.{int(gone.stdout)}.abcd.reserving"
+    dead.write_bytes(b"")
+    live = tmp_path / f".l.events.{int(gone.stdout)}.ef01.reserving"
+    live.write_bytes(b"")
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        recover_directory(str(tmp_path))
+        assert not dead.exists() and live.exists()
+        mine = tmp_path / f".m.events.{os.getpid()}.0000.reserving"  # alive: about to lock it
+        mine.write_bytes(b"")
+        recover_directory(str(tmp_path))
+        assert mine.exists()
+    finally:
+        os.close(fd)
+
+
+def test_a_new_in_progress_file_is_locked_from_its_first_moment(tmp_path: Path) -> None:
+    """Regression: a starting writer's recovery took another process's freshly created,
+    not yet locked in-progress file for a dead writer's and removed it."""
+    from shoebox_core.naming import reserve
+
+    fd, temp, final = reserve(str(tmp_path), "x.events")
+    try:
+        assert os.listdir(tmp_path) == ["x.events.inprogress"]  # no hidden name left behind
+        assert recover_file(temp) is None  # locked: a live writer's
+    finally:
+        os.close(fd)
