@@ -3,7 +3,8 @@
 Write with :class:`~shoebox_core.roll_manager.WritingRollManager`, read back with
 :class:`~shoebox_core.roll_manager.ReadingRollManager`; every strategy (roll checker, file namer,
 on-open / on-close callback, remote transfer) is a plugin found through the ``shoebox`` entry-point
-group and created by name with :func:`create`.
+group and created by name with :func:`create`; :func:`load_pipeline` assembles a whole pipeline
+from a config file.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ __all__ = [
     "WritingRollManager",
     "create",
     "hookimpl",
+    "load_pipeline",
 ]
 
 _LAZY = {
@@ -29,6 +31,7 @@ _LAZY = {
     "WritingRollManager": ("shoebox_core.writer", "WritingRollManager"),
     "create": ("shoebox_core.plugins", "create"),
     "hookimpl": ("shoebox_core.hookspecs", "hookimpl"),
+    "load_pipeline": ("shoebox_core.config", "load_pipeline"),
 }
 
 

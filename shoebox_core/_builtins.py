@@ -18,6 +18,7 @@ __all__ = [
     "shoebox_callbacks",
     "shoebox_namers",
     "shoebox_roll_checkers",
+    "shoebox_transfers",
 ]
 
 
@@ -109,5 +110,17 @@ def shoebox_callbacks() -> list[Strategy]:
             "delete",
             _Lazy("shoebox_core.file_callbacks:DeleteCallback"),
             "Delete sealed archives (last in a chain, after a verified transfer).",
+        ),
+    ]
+
+
+@hookimpl
+def shoebox_transfers() -> list[Strategy]:
+    """The core's transfer: ``fsspec`` (any fsspec URL or a local directory)."""
+    return [
+        Strategy(
+            "fsspec",
+            _Lazy("shoebox_core.transfer:Transfer"),
+            "Upload sealed archives to any fsspec URL or directory, verified.",
         ),
     ]

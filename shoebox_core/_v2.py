@@ -43,6 +43,7 @@ ARRAY32 = struct.Struct(">BI")
 crc32c = _crc32c.crc32c  # crc32c(data, value=0): CRC-32C (Castagnoli), continuable
 
 Report = Callable[[int, int, str], None]
+Record = tuple[dict[str, str], "str | bytes"]
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -183,7 +184,7 @@ def iter_records(
     lenient: bool = False,
     report: Report | None = None,
     header: tuple[dict[str, Any], int] | None = None,
-) -> Iterator[tuple[dict[str, str], str | bytes]]:
+) -> Iterator[Record]:
     """Yield ``(metadata, payload)`` from a v2 archive, checking every checksum.
 
     Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
@@ -191,6 +192,21 @@ def iter_records(
     Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
     the next block whose header and body checksums are good.
     """
+    for block in iter_blocks(stream, path, lenient=lenient, report=report, header=header):
+        yield from block
+
+
+def iter_blocks(
+    stream: BinaryIO,
+    path: str,
+    *,
+    lenient: bool = False,
+    report: Report | None = None,
+    header: tuple[dict[str, Any], int] | None = None,
+) -> Iterator[tuple[Record, ...]]:
+    """Like :func:`iter_records`, a block at a time: yields the tuple of each RECORDS block's
+    records once the whole block is checked (``itertools.chain.from_iterable`` flattens them
+    with no Python code run per record)."""
     fields, offset = header if header is not None else read_file_header(stream, path)
     sync: bytes = fields["sync"]
     source: Any = stream
@@ -263,7 +279,7 @@ def iter_records(
                         raise ValueError("record count does not match the block header")
                     if flags & FLAG_RECORD_EXTENSIONS:
                         records = tuple(r[:2] for r in records)
-                    if set(map(len, records)) - {2}:
+                    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
                         raise ValueError("a record is not a (metadata, payload) pair")
                 elif kind == KIND_END:
                     if count != total and not damaged:
@@ -288,7 +304,10 @@ def iter_records(
                 else:
                     if kind == KIND_RECORDS:
                         total += count
-                    yield from records
+                        if count:
+                            yield records
+                            # Let the consumer's records go before the next block is decoded.
+                            records = data = None
                     continue
         # Damage: raise, or skip to the next block that starts with the sync marker.
         if not lenient:

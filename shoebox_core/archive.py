@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from itertools import accumulate
 from typing import Any
-
-import msgpack
 
 from . import _v2
 from ._fsutil import fsync_dir, rename_no_clobber
@@ -15,12 +17,13 @@ from .naming import reserve
 __all__ = ["ActiveArchive"]
 
 _EMPTY_BLOCK = _v2.BLOCK_HEADER_SIZE + _v2.ARRAY32.size
+_IOV_MAX = 1024
 
 
 def _write_all(fd: int, chunks: list[Any]) -> int:
     """Write every byte of ``chunks`` to ``fd`` (``writev`` may write less than asked)."""
     total = sum(len(c) for c in chunks)
-    done = os.writev(fd, chunks)
+    done = os.writev(fd, chunks) if len(chunks) <= _IOV_MAX else 0
     while done < total:
         flat = b"".join(bytes(c) for c in chunks)
         done += os.write(fd, flat[done:])
@@ -32,13 +35,10 @@ class ActiveArchive:
 
     Roll checkers see this object: ``size`` (bytes on disk, counting records not yet flushed),
     ``record_count``, ``filename`` (the final name it will get) and ``get_file_handle().tell()``.
-    Records are packed one by one (``packer.pack`` returns each record's bytes, kept in ``parts``,
-    ``buffered`` bytes in all); a block is framed and written when it is full, on ``flush()`` and
-    at ``seal()``. Not thread-safe on its own: the roll manager locks.
-
-    Each record is encoded on its own, so a record the encoder refuses (a str with a lone
-    surrogate, say) leaves the records already accepted untouched: msgpack's ``Packer`` empties
-    its whole internal buffer when ``pack`` raises.
+    The writer hands it records already encoded (one msgpack ``[metadata, payload]`` array each)
+    through :meth:`take`; they wait in ``parts`` (``buffered`` bytes, ``pending`` records) until a
+    block is full, and are then framed, checksummed and written with one ``writev``. Not
+    thread-safe on its own: the roll manager locks.
     """
 
     def __init__(
@@ -53,7 +53,8 @@ class ActiveArchive:
     ) -> None:
         self.fd, self.path, self.filename = reserve(directory, name)
         try:
-            # reserve() returned the file locked; the lock is held until the file is sealed.
+            # Held until sealed: recovery tells a live writer's file from a dead one by this lock.
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.sync = _v2.new_sync()
             self.codec = _v2.CODECS[compression]
             self._compressor = None
@@ -82,9 +83,11 @@ class ActiveArchive:
         self.record_count = 0
         self.pending = 0
         self.blocks = 0
-        self.packer = msgpack.Packer(use_bin_type=True)
         self.parts: list[bytes] = []  # the encoded records of the pending block
         self.buffered = 0  # their total length
+        # Called by flush_block() first: the writer moves the records it has accepted but not yet
+        # handed over (so the timer's periodic flush writes them too).
+        self.collect: Callable[[ActiveArchive], None] | None = None
 
     @property
     def size(self) -> int:
@@ -104,7 +107,61 @@ class ActiveArchive:
 
     _get_file_handle = get_file_handle
 
+    def take(
+        self,
+        records: Sequence[bytes],
+        start: int,
+        end: int,
+        *,
+        block_bytes: int,
+        block_records: int,
+        roll_bytes: float,
+        roll_records: float,
+    ) -> tuple[int, bool]:
+        """Add encoded ``records[start:end]``, writing each block as it fills, until the file
+        reaches a roll limit.
+
+        Returns the index of the first record not taken and whether a roll is due: the last record
+        taken made the file reach ``roll_bytes`` on disk or ``roll_records`` (both inclusive).
+        Blocks end exactly where the record-by-record rule puts them: at the record that makes
+        them reach ``block_bytes`` or ``block_records``.
+        """
+        i = start
+        while i < end:
+            # Records that can be added before the block or the file is full by count...
+            most = min(end - i, block_records - self.pending, roll_records - self.record_count)
+            chunk = records[i : i + max(1, int(most))]
+            # ...and by bytes: the first record whose end reaches either limit is the last one.
+            totals = list(accumulate(map(len, chunk)))
+            limit = min(block_bytes - self.buffered,
+                        roll_bytes - (self.written + _EMPTY_BLOCK + self.buffered))
+            count = min(bisect_left(totals, limit) + 1, len(chunk))
+            self.parts.extend(chunk[:count] if count < len(chunk) else chunk)
+            self.buffered += totals[count - 1]
+            self.pending += count
+            self.record_count += count
+            i += count
+            if self.written + _EMPTY_BLOCK + self.buffered >= roll_bytes:
+                if not self.codec:
+                    return i, True
+                # Compressed blocks: the records in memory will take less room on disk than
+                # that. Write them, and decide on the bytes the file really holds.
+                self.write_block()
+                if self.written >= roll_bytes:
+                    return i, True
+            if self.record_count >= roll_records:
+                return i, True
+            if self.buffered >= block_bytes or self.pending >= block_records:
+                self.write_block()
+        return i, False
+
     def flush_block(self) -> None:
+        """Write the pending block (no fsync), with whatever the writer still holds for it."""
+        if self.collect is not None:
+            self.collect(self)
+        self.write_block()
+
+    def write_block(self) -> None:
         """Frame the pending records as one block and write it to the file (no fsync)."""
         if not self.pending:
             return
@@ -141,7 +198,7 @@ class ActiveArchive:
 
         Returns the final path (a collision name if another process took the intended one).
         """
-        self.flush_block()
+        self.write_block()
         end = _v2.encode_end_block(
             self.sync, self.record_count, {"sealed_ns": int(sealed * 1e9), "blocks": self.blocks}
         )
@@ -153,10 +210,12 @@ class ActiveArchive:
         self.fd = -1
         fsync_dir(os.path.dirname(final))
         self.path = self.filename = final
+        self.collect = None
         return final
 
     def abandon(self) -> None:
         """Close without sealing (the file stays in progress, for recovery)."""
+        self.collect = None
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -132,6 +132,12 @@ class CallbackChain(ArchiveCallback):
             path=filename,
         ) from failures[0][1]
 
+    @property
+    def close_steps(self) -> tuple[object, ...]:
+        """The callbacks that have an ``on_close``, in order: the steps of :meth:`on_close`, as
+        :meth:`on_close_from` numbers them."""
+        return tuple(cb for cb in self.callbacks if getattr(cb, "on_close", None) is not None)
+
     def on_close(self, filename: str) -> str:
         """Run every callback's ``on_close`` in order, passing each the name the previous returned.
 
@@ -140,40 +146,65 @@ class CallbackChain(ArchiveCallback):
         :class:`CallbackError` whose ``path`` is the name the failing step was given and whose
         ``skipped`` lists the callbacks that did not run.
         """
+        return self.on_close_from(0, filename)
+
+    def on_close_from(
+        self,
+        step: int,
+        filename: str,
+        *,
+        before: Callable[[int, str], None] | None = None,
+        after: Callable[[int, str], None] | None = None,
+    ) -> str:
+        """Run the ``on_close`` steps from number ``step`` on (0 is the first of
+        :attr:`close_steps`), starting with ``filename``: how a chain resumes after a crash.
+
+        ``before(index, name)`` is called before step ``index`` runs and ``after(index, name)``
+        once it has completed, with the name it produced (a journal records them). Failures are
+        raised as :meth:`on_close` raises them; an exception from ``before`` or ``after`` stops
+        the chain the same way.
+        """
         current = os.fspath(filename)
         steps = [
             (cb, hook)
             for cb in self.callbacks
             if (hook := getattr(cb, "on_close", None)) is not None
         ]
-        for index, (cb, hook) in enumerate(steps):
+        if not 0 <= step <= len(steps):
+            raise ValueError(f"step {step} out of range: the chain has {len(steps)} steps")
+        for index in range(step, len(steps)):
+            cb, hook = steps[index]
+            later = [c for c, _ in steps[index + 1 :]]
             try:
+                if before is not None:
+                    before(index, current)
                 result = hook(current)
             except Exception as exc:
-                raise self._failure(
-                    cb, current, [c for c, _ in steps[index + 1 :]], f"raised {exc!r}"
-                ) from exc
-            if result is None:
-                continue
-            try:
-                new_name = os.fspath(result)
-            except TypeError:
-                new_name = None
-            if not isinstance(new_name, str):
-                raise self._failure(
-                    cb,
-                    current,
-                    [c for c, _ in steps[index + 1 :]],
-                    f"returned {result!r}, which is not a file name (return a str or None)",
-                )
-            if not os.path.exists(new_name):
-                raise self._failure(
-                    cb,
-                    current,
-                    [c for c, _ in steps[index + 1 :]],
-                    f"returned {new_name!r}, which does not exist",
-                )
-            current = new_name
+                raise self._failure(cb, current, later, f"raised {exc!r}") from exc
+            if result is not None:
+                try:
+                    new_name = os.fspath(result)
+                except TypeError:
+                    new_name = None
+                if not isinstance(new_name, str):
+                    raise self._failure(
+                        cb,
+                        current,
+                        later,
+                        f"returned {result!r}, which is not a file name (return a str or None)",
+                    )
+                if not os.path.exists(new_name):
+                    raise self._failure(
+                        cb, current, later, f"returned {new_name!r}, which does not exist"
+                    )
+                current = new_name
+            if after is not None:
+                try:
+                    after(index, current)
+                except Exception as exc:
+                    raise self._failure(
+                        cb, current, later, f"completed, but recording it failed: {exc!r}"
+                    ) from exc
         return current
 
     @staticmethod

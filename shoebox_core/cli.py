@@ -1,19 +1,31 @@
-"""The ``shoebox`` command."""
+"""The ``shoebox`` command: write JSON lines into a pipeline, read archives back, list, verify,
+recover, show the installed plugins and check config files.
+
+Each subcommand lives in a small module (:mod:`~shoebox_core.cli_write`,
+:mod:`~shoebox_core.cli_read`, :mod:`~shoebox_core.cli_admin`) that imports what it needs only
+when it runs, so ``shoebox --help`` stays fast. Exit codes are listed in ``shoebox --help``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from ._cli_common import (
+    EXIT_CODES,
+    EXIT_DATA,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PIPELINE,
+    EXIT_USAGE,
+    CommandError,
+)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-
+__all__ = ["build_parser", "main"]
 
 def _demo(args: argparse.Namespace) -> int:
     """Write the built-in sample through a rolling, compressing pipeline, then read it back."""
@@ -50,7 +62,7 @@ def _demo(args: argparse.Namespace) -> int:
         for got, want in zip(reader, records):
             if got != want:
                 print(f"MISMATCH at record {read_back}", file=sys.stderr)
-                return EXIT_FAILED
+                return EXIT_DATA
             read_back += 1
     took = time.perf_counter() - start
     stored = sum(os.path.getsize(s.path) for s in reader.files)
@@ -59,17 +71,62 @@ def _demo(args: argparse.Namespace) -> int:
           "the payloads)")
     if read_back != len(records):
         print(f"expected {len(records):,} records, read {read_back:,}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_DATA
     print("every record came back equal and in order")
     return EXIT_OK
 
 
+class _Formatter(logging.Formatter):
+    """``shoebox: message`` on stderr; tracebacks only with ``-v`` (the command itself says
+    what failed)."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__("%(message)s")
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.verbose and record.exc_info:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                            "exc_text": None})
+        text = super().format(record)
+        return text if text.startswith("shoebox") else f"shoebox: {text}"
+
+
+def _logging(verbose: int, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(verbose > 0))
+    logger = logging.getLogger("shoebox")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose > 1 else
+                    logging.INFO if verbose else logging.WARNING)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"shoebox-core {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``shoebox`` command."""
+    from . import cli_admin, cli_read, cli_write
+
     parser = argparse.ArgumentParser(
-        prog="shoebox", description="Archive records into rolling, checksummed files."
+        prog="shoebox",
+        description="Archive records into rolling, checksummed files, and read them back.",
+        epilog=EXIT_CODES + "\nEvery subcommand has its own help: shoebox COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more messages on stderr (-vv: debug, with tracebacks)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="only errors on stderr (no summaries, no warnings)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cli_write.add_parser(sub)
+    cli_read.add_parsers(sub)
+    cli_admin.add_parsers(sub)
     demo = sub.add_parser(
         "demo",
         help="write a built-in sample stream through a rolling, compressing pipeline and read it "
@@ -83,17 +140,53 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--roll-mb", type=float, default=4.0, help="roll size in MiB (default: "
                       "%(default)s)")
     demo.set_defaults(func=_demo)
+    for command in sub.choices.values():
+        _add_common(command)
     return parser
 
 
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    """``-v`` / ``-q`` after the subcommand too (``shoebox verify -q ...``), in every subcommand
+    and the subcommands of those. SUPPRESS leaves the top-level values alone when not given."""
+    parser.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                        help="more messages on stderr (-vv: debug, with tracebacks)")
+    parser.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only errors on stderr (no summaries, no warnings)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_common(child)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``shoebox`` command; returns the exit status."""
+    """Run the ``shoebox`` command; returns the exit status (see ``shoebox --help``)."""
+    from .background import BacklogFull
+    from .errors import CallbackError, ConfigError, CorruptArchive, PluginError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    return int(args.func(args))
+    _logging(args.verbose, args.quiet)
+    name = f"shoebox {args.command}"
+    try:
+        return int(args.func(args))
+    except CommandError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return exc.code
+    except (ConfigError, PluginError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CorruptArchive as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except (CallbackError, BacklogFull, OSError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_PIPELINE
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

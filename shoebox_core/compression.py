@@ -29,6 +29,7 @@ import zstandard
 from ._fsutil import fsync_dir, rename_no_clobber
 from .callbacks import ArchiveCallback
 from .errors import ArchiveError, ConfigError
+from .journal import current_step
 from .options import boolean, number
 
 __all__ = [
@@ -207,6 +208,21 @@ def create_partial(target: str) -> tuple[int, str]:
     raise FileExistsError(f"no free partial file name for {target} (1000 leftovers?)")
 
 
+def _remove_stale_partials(target: str) -> None:
+    """Delete the partial files of ``target`` an earlier, killed attempt left (``<target>.partial``,
+    ``<target>.N.partial``). Only for a caller that owns ``target`` (a resumed journaled step)."""
+    directory, base = os.path.split(target)
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(base + ".") and name.endswith(PARTIAL_SUFFIX):
+            middle = name[len(base) : -len(PARTIAL_SUFFIX)]
+            if middle == "" or middle[1:].isdigit():
+                _remove_quietly(os.path.join(directory, name))
+
+
 def _remove_quietly(path: str) -> None:
     """Delete ``path`` if it exists, ignoring errors: used to clean up after a failure."""
     try:
@@ -264,23 +280,12 @@ class _CompressingCallback(ArchiveCallback):
         unless ``keep_original``."""
         source = os.fspath(filename)
         target = source + self.suffix
-        try:
-            stat = os.stat(source)
-            fd, partial = create_partial(target)
-        except OSError as exc:
-            raise ArchiveError(f"cannot {self.codec}-compress: {exc}", path=source) from exc
-        try:
-            written = self._compress(source, fd, partial, stat)
-            self._verify(source, partial, written)
-            try:
-                final = rename_no_clobber(partial, target)
-            except OSError as exc:
-                raise ArchiveError(
-                    f"{self.codec}: cannot rename {partial} to {target}: {exc}", path=source
-                ) from exc
-        except BaseException:
-            _remove_quietly(partial)
-            raise
+        # Inside a journaled chain (a resume after a crash), the compressed copy an earlier,
+        # killed attempt made is reused instead of making a second one; its partial files go.
+        step = current_step()
+        final = self._resume(source, step) if step is not None else None
+        if final is None:
+            final = self._compress_verified(source, target, step)
         if not self.keep_original:
             try:
                 os.unlink(source)
@@ -292,6 +297,51 @@ class _CompressingCallback(ArchiveCallback):
                     path=source,
                 ) from exc
         return final
+
+    def _compress_verified(self, source: str, target: str, step: object) -> str:
+        if step is not None:
+            _remove_stale_partials(target)
+        try:
+            stat = os.stat(source)
+            fd, partial = create_partial(target)
+        except OSError as exc:
+            raise ArchiveError(f"cannot {self.codec}-compress: {exc}", path=source) from exc
+        try:
+            written = self._compress(source, fd, partial, stat)
+            self._verify(source, partial, written)
+            if step is not None:
+                step.record(output=target)  # type: ignore[attr-defined]
+            try:
+                final = rename_no_clobber(partial, target)
+            except OSError as exc:
+                raise ArchiveError(
+                    f"{self.codec}: cannot rename {partial} to {target}: {exc}", path=source
+                ) from exc
+        except BaseException:
+            _remove_quietly(partial)
+            raise
+        if step is not None:
+            # "completed": if the original is gone when the chain resumes, this step is done
+            # and the chain goes on with ``output``.
+            step.record(output=final, completed=True)  # type: ignore[attr-defined]
+        return final
+
+    def _resume(self, source: str, step: object) -> str | None:
+        """The compressed copy of ``source`` a killed attempt noted, if it is complete."""
+        noted = step.note.get("output")  # type: ignore[attr-defined]
+        if not isinstance(noted, str) or not os.path.exists(noted) or noted == source:
+            return None
+        try:
+            original = _Fingerprint()
+            with open(source, "rb") as src:
+                while chunk := src.read(CHUNK_SIZE):
+                    original.update(chunk)
+            if _decompressed_fingerprint(noted, self.codec) != original:
+                return None
+        except (OSError, *_DECODE_ERRORS):
+            return None
+        _remove_stale_partials(noted)
+        return noted
 
     def _compress(self, source: str, fd: int, partial: str, stat: os.stat_result) -> _Fingerprint:
         measured = _Fingerprint()

@@ -139,7 +139,8 @@ class ShoeboxSpec:
         """Offer remote transfers: strategies that copy sealed archives to remote storage and
         verify the copy (size and checksum) before the local file may be deleted.
 
-        The core ships none; ``shoebox-s3`` and ``shoebox-swift`` do.
+        The core ships the generic ``fsspec`` transfer; ``shoebox-s3`` and ``shoebox-swift`` add
+        theirs.
 
         Takes no parameters. Not first-result: every plugin's strategies are gathered.
 

@@ -19,7 +19,7 @@ import secrets
 import socket
 from datetime import datetime, timezone
 
-from ._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX, collision_name
+from ._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX, JOURNAL_SUFFIX, collision_name
 from .errors import ConfigError
 
 __all__ = ["TemplateNamer", "reserve"]
@@ -132,7 +132,9 @@ class TemplateNamer:
 
 
 def _strip_decorations(name: str) -> str:
-    """Remove in-progress and compression suffixes and a collision marker from a name."""
+    """Remove journal, in-progress and compression suffixes and a collision marker from a name."""
+    if name.endswith(JOURNAL_SUFFIX):
+        name = name[: -len(JOURNAL_SUFFIX)]
     if name.endswith(INPROGRESS_SUFFIX):
         name = name[: -len(INPROGRESS_SUFFIX)]
     for suffix in COMPRESSION_SUFFIXES:
@@ -151,8 +153,10 @@ RESERVING_SUFFIX = ".reserving"
 
 
 def _taken(final: str) -> bool:
+    # A journal means the name's archive is still being shipped (possibly already removed
+    # locally): reusing the name would mix two archives' progress.
     return os.path.lexists(final) or any(
-        os.path.lexists(final + suffix) for suffix in COMPRESSION_SUFFIXES
+        os.path.lexists(final + suffix) for suffix in (*COMPRESSION_SUFFIXES, JOURNAL_SUFFIX)
     )
 
 

@@ -276,14 +276,21 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             raise PluginError(str(Conflict(kind, name, tuple(infos))))
         return build(f"{LABELS[kind]} {name!r} ({infos[0].origin})", infos[0].factory, options)
 
-    def _unknown(self, kind: str | None, name: str) -> str:
+    def explain_unknown(self, name: str, kinds: Iterable[str]) -> str:
+        """Why ``name`` names no strategy of ``kinds`` (several kinds can hold one config entry:
+        an on-close step is a callback or a transfer): what to install if a known distribution
+        offers it, close matches, and every available name of those kinds with its origin."""
+        return self._unknown(tuple(kinds), name)
+
+    def _unknown(self, kind: str | tuple[str, ...] | None, name: str) -> str:
         offers = self._gather().offers
-        kinds = [kind] if kind is not None else list(KINDS)
-        lines = [f"unknown {LABELS[kind] if kind else 'strategy'} {name!r}."]
+        kinds = list(KINDS) if kind is None else [kind] if isinstance(kind, str) else list(kind)
+        label = " or ".join(LABELS[k] for k in kinds) if kind is not None else "strategy"
+        lines = [f"unknown {label} {name!r}."]
         lines += [
-            f"{name!r} is a {LABELS[other]}, not a {LABELS[kind]}: use create_{other}()."
+            f"{name!r} is a {LABELS[other]}, not a {label}: use create_{other}()."
             for other in KINDS
-            if kind is not None and other != kind and name in offers[other]
+            if kind is not None and other not in kinds and name in offers[other]
         ]
         known_kind, dist = _NOT_INSTALLED.get(name, (None, ""))
         if known_kind in kinds:

@@ -7,8 +7,10 @@ import gzip
 import logging
 import os
 import zlib
-from collections.abc import Generator, Iterator
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
 from typing import IO, Any, BinaryIO, cast
 
 import zstandard
@@ -24,6 +26,7 @@ __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "open_archive", "read_
 log = logging.getLogger("shoebox")
 
 Record = tuple[dict[str, str], "str | bytes"]
+_V1_BATCH = 256  # legacy records handed out per batch
 
 
 # What gzip and zstandard raise on damaged or cut-short data.
@@ -104,6 +107,18 @@ def read_archive(
     source: Source | str, *, lenient: bool = False, report: Any = None
 ) -> Iterator[Record]:
     """Yield the records of one archive (any format, compressed or not)."""
+    batches = _read_batches(source, lenient=lenient, report=report)
+    try:
+        for batch in batches:
+            yield from batch
+    finally:
+        batches.close()
+
+
+def _read_batches(
+    source: Source | str, *, lenient: bool = False, report: Any = None
+) -> Generator[Sequence[Record], None, None]:
+    """The records of one archive, a batch (a v2 block) at a time."""
     if isinstance(source, str):
         source = Source(source, os.path.getsize(source))
     try:
@@ -121,10 +136,13 @@ def read_archive(
         return
     try:
         if kind == "v2":
-            yield from _v2.iter_records(stream, source.path, lenient=lenient, report=report,
-                                        header=header)
+            yield from _v2.iter_blocks(stream, source.path, lenient=lenient, report=report,
+                                       header=header)
         elif kind == "v1":
-            yield from _v1.iter_records(stream, source.path, lenient=lenient, report=report)
+            # Read here, in batches, so that damage is reported from this frame.
+            legacy = _v1.iter_records(stream, source.path, lenient=lenient, report=report)
+            while batch := tuple(islice(legacy, _V1_BATCH)):
+                yield batch
         elif kind == "unknown":
             problem = CorruptArchive("not a shoebox archive (unknown magic)", path=source.path,
                                      offset=0)
@@ -186,7 +204,11 @@ class ReadingRollManager:
         self.damage: list[Damage] = []
         self.active_filename: str | None = None
         self._files: list[Source] | None = None
-        self._records = self._generate()
+        self._batches = self._generate()
+        self._current: Iterator[Record] = iter(())  # the records left of the block being read
+        # Records are handed out by a C iterator over each block's tuple of records: no Python
+        # code runs per record.
+        self._records: Iterator[Record] = chain.from_iterable(self._batches)
 
     @property
     def files(self) -> list[Source]:
@@ -206,7 +228,7 @@ class ReadingRollManager:
         """Bytes a lenient reader skipped."""
         return sum(d.skipped_bytes for d in self.damage)
 
-    def _generate(self) -> Generator[Record, None, None]:
+    def _generate(self) -> Generator[Iterator[Record], None, None]:
         for source in self.files:
             if source.size == 0:
                 continue
@@ -220,7 +242,9 @@ class ReadingRollManager:
                 self.damage.append(Damage(_path, offset, skipped, reason))
 
             try:
-                yield from read_archive(source, lenient=self.lenient, report=report)
+                for batch in _read_batches(source, lenient=self.lenient, report=report):
+                    self._current = iter(batch)
+                    yield self._current
             finally:
                 self.active_filename = None
                 self._chain.on_close(path)
@@ -237,7 +261,9 @@ class ReadingRollManager:
 
     def close(self) -> None:
         """Stop reading; closes the current file (its on_close callback runs)."""
-        self._records.close()
+        self._batches.close()
+        # An iteration under way stops too, rather than finish the block it was in.
+        deque(self._current, maxlen=0)
 
     def __enter__(self) -> ReadingRollManager:
         return self

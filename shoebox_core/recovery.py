@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _v2
-from ._fsutil import INPROGRESS_SUFFIX, fsync_dir, rename_no_clobber
+from ._fsutil import INPROGRESS_SUFFIX, collision_name, fsync_dir, rename_no_clobber
 from .archive import _write_all
 from .clock import SYSTEM_CLOCK, Clock
-from .compression import PARTIAL_SUFFIX, create_partial
+from .compression import PARTIAL_SUFFIX, _remove_stale_partials, create_partial
 from .errors import CorruptArchive, TruncatedArchive
 from .naming import RESERVING_SUFFIX
 
@@ -127,6 +127,16 @@ def recover_file(path: str, *, clock: Clock | None = None) -> Recovered | None:
             return Recovered(path, None, 0, skipped, "no complete block: removed")
         final = _final_name(path, fields)
         assert fields is not None
+        # We hold the in-progress file's lock: partial copies of it are a killed recovery's, and
+        # a sealed file starting with its very header (its sync marker) is one's finished copy.
+        _remove_stale_partials(final)
+        earlier = _earlier_copy(final, header)
+        if earlier is not None:
+            os.unlink(path)
+            fsync_dir(os.path.dirname(path))
+            log.warning("shoebox: %s was already sealed as %s by an earlier recovery", path,
+                        earlier)
+            return Recovered(path, earlier, records, skipped, "sealed by an earlier recovery")
         out_fd, temp = create_partial(final)
         try:
             end = _v2.encode_end_block(
@@ -150,6 +160,22 @@ def recover_file(path: str, *, clock: Clock | None = None) -> Recovered | None:
         return Recovered(path, sealed, records, skipped, note)
     finally:
         os.close(fd)
+
+
+def _earlier_copy(final: str, header: bytes) -> str | None:
+    """``final`` or one of its collision names, if it starts with ``header`` (the same archive:
+    the header holds the archive's random sync marker)."""
+    for n in range(1000):
+        name = collision_name(final, n)
+        try:
+            with open(name, "rb") as f:
+                if f.read(len(header)) == header:
+                    return name
+        except FileNotFoundError:
+            return None
+        except OSError:
+            continue
+    return None
 
 
 def _set_aside(path: str, reason: str) -> Recovered:

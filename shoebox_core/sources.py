@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from ._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX
+from .journal import is_journal_file
 
 __all__ = ["Source", "find_sources", "is_url"]
 
@@ -40,13 +41,54 @@ class Source:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 
     def open(self) -> IO[bytes]:
-        """Open for binary reading."""
+        """Open for binary reading. Remote files are read by ranged requests that start small
+        (reading a header fetches 64 KiB, not the whole file) and grow while reading goes on."""
         if self.fs is None:
             return open(self.path, "rb")
-        return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+        cache = _growing_cache()
+        try:
+            return self.fs.open(  # type: ignore[no-any-return]
+                self.path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type=cache
+            )
+        except TypeError:  # a file system whose files take no cache options
+            return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+
+
+#: The largest ranged request a remote archive is read with.
+REMOTE_BLOCK_SIZE = 8 * 1024 * 1024
+_FIRST_BLOCK_SIZE = 64 * 1024
+_CACHE_NAME = "shoebox-growing"
+
+
+def _growing_cache() -> str:
+    """Register (once) and name fsspec's read-ahead cache that starts at 64 KiB and doubles on
+    each miss up to the file's block size: headers cost one small request, whole files few."""
+    import fsspec.caching
+
+    if _CACHE_NAME not in fsspec.caching.caches:
+
+        class GrowingReadAheadCache(fsspec.caching.ReadAheadCache):
+            name = _CACHE_NAME  # type: ignore[misc]
+
+            def __init__(self, blocksize: int, fetcher: Any, size: int, **_: Any) -> None:
+                super().__init__(blocksize, fetcher, size)
+                self.max_blocksize = blocksize
+                self.blocksize = min(blocksize, _FIRST_BLOCK_SIZE)
+
+            def _fetch(self, start: int | None, end: int | None) -> bytes:
+                misses = self.miss_count
+                data = super()._fetch(start, end)
+                if self.miss_count != misses:
+                    self.blocksize = min(self.blocksize * 2, self.max_blocksize)
+                return data
+
+        fsspec.caching.register_cache(GrowingReadAheadCache, clobber=True)
+    return _CACHE_NAME
 
 
 def _matches(name: str, pattern: str, include_in_progress: bool) -> bool:
+    if is_journal_file(name):
+        return False  # the on-close journal next to an archive, never an archive itself
     if name.endswith(INPROGRESS_SUFFIX):
         if not include_in_progress:
             return False
@@ -109,16 +151,22 @@ def find_sources(
         import fsspec
 
         fs, root = fsspec.core.url_to_fs(head, **(storage_options or {}))
+        # File systems are shared (fsspec caches instances) and some cache listings: a reader
+        # must see the objects uploaded since the last listing.
+        fs.invalidate_cache()
         roots = fs.glob(root) if head_is_glob else [root]
+        seen: set[str] = set()
         for base in roots:
             try:
                 entries = fs.ls(base, detail=True)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:
-                if entry.get("type") == "directory":
-                    continue
                 path = entry["name"]
+                # A glob such as "**" lists files among the folders: each is seen once.
+                if entry.get("type") == "directory" or path in seen:
+                    continue
+                seen.add(path)
                 if _matches(path.rsplit("/", 1)[-1], name_pattern, include_in_progress):
                     sources.append(Source(path, entry.get("size"), fs))
     else:

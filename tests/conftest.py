@@ -15,6 +15,8 @@ from shoebox_core import _v2
 from shoebox_core.callbacks import ArchiveCallback
 from shoebox_core.clock import FakeClock
 
+pytest_plugins = ["servers.moto", "servers.swift"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Sunday 2023-11-12 23:59:58 UTC: two seconds before a day (and weekday) change.

@@ -163,14 +163,18 @@ def test_names_sort_in_write_order(tmp_path, fake_clock):
 def test_the_active_file_has_the_inprogress_name_until_sealed(tmp_path, recorder):
     writer = WritingRollManager("x_{seq}.events", CountRollChecker(roll_records=2),
                                 str(tmp_path), recorder)
+    # Journals (*.state) follow each file's on-close chain until it completes: not archives.
+    def archives() -> list[str]:
+        return sorted(n for n in os.listdir(tmp_path) if not n.endswith(".state"))
+
     writer.write({}, "1")
-    assert os.listdir(tmp_path) == ["x_000000.events.inprogress"]
+    assert archives() == ["x_000000.events.inprogress"]
     assert recorder.opened == [str(tmp_path / "x_000000.events")]  # callbacks see final names
     writer.write({}, "2")
-    assert os.listdir(tmp_path) == ["x_000000.events"]
+    assert archives() == ["x_000000.events"]
     writer.write({}, "3")
     writer.flush()
-    assert sorted(os.listdir(tmp_path)) == ["x_000000.events", "x_000001.events.inprogress"]
+    assert archives() == ["x_000000.events", "x_000001.events.inprogress"]
     # Readers leave in-progress files out unless asked.
     assert list(ReadingRollManager("x_*.events", str(tmp_path))) == [({}, "1"), ({}, "2")]
     writer.close()
@@ -225,3 +229,16 @@ def test_utc_is_used_for_names_whatever_the_local_zone(tmp_path, fake_clock):
             writer.write({}, "x")
     expected = datetime.fromtimestamp(fake_clock.time(), timezone.utc).strftime("%Y%m%d_%H%M")
     assert os.listdir(tmp_path) == [f"d_{expected}.events"] == ["d_20231112_2359.events"]
+
+
+def test_a_name_whose_journal_remains_is_taken_and_counts_for_seq(tmp_path):
+    """An archive shipped and removed locally may still have its journal: its name and seq stay
+    taken, so a new archive never shares a journal with an unfinished one."""
+    from shoebox_core.naming import TemplateNamer, reserve
+
+    (tmp_path / "s_000004.events.state").write_text("{}")
+    namer = TemplateNamer(template="s_{seq}.events")
+    assert namer.next_seq(os.listdir(tmp_path)) == 5
+    fd, _temp, final = reserve(str(tmp_path), "s_000004.events")
+    os.close(fd)
+    assert final == str(tmp_path / "s_000004~001.events")

@@ -38,7 +38,10 @@ from __future__ import annotations
 import pytest
 
 # Before the submodules are imported, so that their asserts explain failures.
-pytest.register_assert_rewrite("shoebox_core.testing.callbacks", "shoebox_core.testing.checkers")
+pytest.register_assert_rewrite(
+    "shoebox_core.testing.callbacks", "shoebox_core.testing.checkers",
+    "shoebox_core.testing.transfers",  # TransferContract (imported from there, not re-exported)
+)
 
 # The imports must follow the registration above.
 from .checkers import FakeArchive, RollCheckerContract  # noqa: E402

@@ -1,0 +1,183 @@
+"""The ``s3`` transfer: sealed archives to ``s3://bucket/prefix/...`` through s3fs."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from shoebox_core.errors import ConfigError
+from shoebox_core.options import boolean, number
+from shoebox_core.transfer import LocalDigest, RemoteInfo, Transfer, TransferError
+
+__all__ = ["S3Transfer"]
+
+MiB = 1024 * 1024
+MIN_PART = 5 * MiB  # S3's smallest part (all but the last)
+MAX_PARTS = 10_000
+SINGLE_PUT_LIMIT = 5 * 1024 * MiB  # S3's largest single PUT
+
+
+class S3Transfer(Transfer):
+    """Upload sealed archives to S3 or any S3-compatible store (verified, never overwriting).
+
+    Options (keyword-only; strings accepted as a config file gives them), besides those of
+    :class:`~shoebox_core.transfer.Transfer` (``template``, ``fields``, ``missing``,
+    ``remove_local``, ``verify``):
+
+    * ``url``: ``s3://bucket/prefix``.
+    * ``endpoint_url``: an S3-compatible store (``http://127.0.0.1:9000``); default AWS.
+    * ``key`` / ``secret`` / ``token``, or ``profile`` (a named profile of the AWS config files),
+      or neither: botocore's usual chain (environment, config files, instance role). ``anon``
+      for public buckets. Credentials are never logged or shown by ``repr``.
+    * ``client_kwargs`` (botocore client: ``verify``, ``use_ssl``...; not ``region_name``: set
+      ``AWS_DEFAULT_REGION``), ``config_kwargs`` (botocore ``Config``: ``retries``,
+      ``connect_timeout``...), ``s3_additional_kwargs`` (every request: ``ServerSideEncryption``,
+      ``StorageClass``...), ``storage_options`` (any other ``S3FileSystem`` argument).
+    * ``part_size_mb`` (16): files of at least twice this size go up as multipart uploads of
+      parts this size (at least 5 MiB; grown to stay within 10,000 parts).
+    * ``max_concurrency``: parts uploaded at once (s3fs's default otherwise).
+    * ``create_bucket`` (False): create the bucket on first use if it is missing.
+
+    Verification: the object's size, then its ETag (the MD5 of a single PUT, or the multipart
+    ETag computed locally from the part MD5s); when the ETag proves nothing (server-side
+    encryption with KMS, another part size) the object is read back. The MD5, CRC32C and size
+    are also stored as object metadata (``x-amz-meta-shoebox-md5``...).
+    """
+
+    name = "s3"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        template: str = "{name}",
+        fields: Mapping[str, object] | None = None,
+        missing: str | None = None,
+        remove_local: object = False,
+        verify: str = "auto",
+        endpoint_url: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
+        token: str | None = None,
+        profile: str | None = None,
+        anon: object = False,
+        client_kwargs: Mapping[str, Any] | None = None,
+        config_kwargs: Mapping[str, Any] | None = None,
+        s3_additional_kwargs: Mapping[str, Any] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        part_size_mb: object = 16,
+        max_concurrency: object = None,
+        create_bucket: object = False,
+    ) -> None:
+        owner = "S3Transfer"
+        if not isinstance(url, str) or not url.startswith(("s3://", "s3a://")):
+            raise ConfigError(f"{owner}: option 'url' must be s3://bucket[/prefix], got {url!r}")
+        bucket = url.split("://", 1)[1].split("/", 1)[0]
+        if not bucket:
+            raise ConfigError(f"{owner}: option 'url' names no bucket: {url!r}")
+        if client_kwargs and "region_name" in client_kwargs:
+            raise ConfigError(
+                f"{owner}: do not set region_name in client_kwargs (s3fs turns it into a "
+                "LocationConstraint that us-east-1 refuses); set AWS_DEFAULT_REGION instead"
+            )
+        options: dict[str, Any] = dict(storage_options or {})
+        for option, value in (
+            ("endpoint_url", endpoint_url),
+            ("key", key),
+            ("secret", secret),
+            ("token", token),
+            ("profile", profile),
+            ("client_kwargs", dict(client_kwargs) if client_kwargs else None),
+            ("config_kwargs", dict(config_kwargs) if config_kwargs else None),
+            ("s3_additional_kwargs", dict(s3_additional_kwargs) if s3_additional_kwargs else None),
+        ):
+            if value is not None:
+                options[option] = value
+        if boolean(anon, "anon", owner=owner):
+            options["anon"] = True
+        super().__init__(
+            url=url,
+            template=template,
+            fields=fields,
+            missing=missing,
+            remove_local=remove_local,
+            verify=verify,
+            storage_options=options,
+        )
+        self.bucket = bucket
+        size = number(part_size_mb, "part_size_mb", owner=owner)
+        self.part_bytes = max(MIN_PART, int(size * MiB))
+        self.max_concurrency = (
+            None
+            if max_concurrency is None
+            else int(number(max_concurrency, "max_concurrency", owner=owner, integer=True))
+        )
+        self.create_bucket = boolean(create_bucket, "create_bucket", owner=owner)
+        self._bucket_checked = False
+
+    def make_filesystem(self) -> tuple[Any, str]:
+        """An ``s3fs.S3FileSystem`` with the configured options; the root is ``bucket/prefix``."""
+        try:
+            import s3fs
+        except ImportError as exc:  # pragma: no cover - s3fs is a dependency
+            raise TransferError(f"the s3 transfer needs s3fs: pip install s3fs ({exc})") from exc
+        fs = s3fs.S3FileSystem(**self.storage_options)
+        root = self.url.split("://", 1)[1].rstrip("/")
+        return fs, root
+
+    def part_size(self, size: int) -> int | None:
+        """The part size of a multipart upload of ``size`` bytes; None for a single PUT (as
+        s3fs decides: below twice the part size)."""
+        part = max(self.part_bytes, math.ceil(size / MAX_PARTS))
+        if size < min(SINGLE_PUT_LIMIT, 2 * part):
+            return None
+        return part
+
+    def _ensure_bucket(self) -> None:
+        if self._bucket_checked or not self.create_bucket:
+            return
+        if not self.fs.exists(self.bucket):
+            with contextlib.suppress(FileExistsError):
+                self.fs.mkdir(self.bucket)
+        self._bucket_checked = True
+
+    def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
+        """Upload with s3fs (multipart when :meth:`part_size` says so), storing the checksums
+        as object metadata."""
+        self._ensure_bucket()
+        metadata = {
+            "shoebox-md5": digest.md5,
+            "shoebox-crc32c": f"{digest.crc32c:08x}",
+            "shoebox-size": str(digest.size),
+        }
+        extra: dict[str, Any] = {}
+        if self.max_concurrency is not None:
+            extra["max_concurrency"] = self.max_concurrency
+        self.fs.put_file(
+            local,
+            remote,
+            chunksize=digest.part_size or self.part_bytes,
+            Metadata=metadata,
+            ContentType="application/octet-stream",
+            **extra,
+        )
+
+    def remote_info(self, remote: str) -> RemoteInfo | None:
+        """One HEAD request: size, ETag and user metadata (never from s3fs's listing cache)."""
+        bucket, key, _ = self.fs.split_path(remote)
+        with contextlib.suppress(Exception):
+            self.fs.invalidate_cache(remote)
+        try:
+            head = self.fs.call_s3("head_object", Bucket=bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        etag = head.get("ETag")
+        metadata = {str(k).lower().replace("_", "-"): str(v)
+                    for k, v in (head.get("Metadata") or {}).items()}
+        return RemoteInfo(
+            int(head["ContentLength"]) if "ContentLength" in head else None,
+            str(etag).strip('"').lower() if etag else None,
+            metadata,
+        )

@@ -1,0 +1,407 @@
+"""An fsspec filesystem for OpenStack Swift, built on python-swiftclient.
+
+Paths are ``container/object/name``; URLs are ``swift://container/object/name``. Containers are
+the top-level directories; below them, ``/`` in object names makes pseudo-directories (Swift has
+no real ones, so an empty directory cannot exist and :meth:`SwiftFileSystem.mkdir` below a
+container stores nothing).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import swiftclient
+from fsspec.callbacks import DEFAULT_CALLBACK
+from fsspec.spec import AbstractFileSystem
+from swiftclient.exceptions import ClientException
+
+from ._auth import connection_options
+from ._errors import os_error
+from ._file import SwiftFile, Upload
+from ._large_objects import LargeObjectMixin, file_etag
+from ._listing import ListingMixin
+
+__all__ = ["SwiftFileSystem", "file_etag"]
+
+_MiB = 1024 * 1024
+_MAX_PAGE = 10_000  # Swift's default container_listing_limit; a larger limit is refused
+
+
+def _to_int(value: object, option: str, minimum: int) -> int:
+    number = int(value)  # type: ignore[call-overload]
+    if number < minimum:
+        raise ValueError(f"SwiftFileSystem: {option} must be at least {minimum}, got {value!r}")
+    return number
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FLAG_WORDS = (*_TRUE, "0", "false", "no", "off")
+
+
+def _flag(value: object, option: str) -> bool:
+    """A boolean option, also from the strings a command line or config file gives."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text not in _FLAG_WORDS:
+            raise ValueError(f"SwiftFileSystem: {option} must be true or false, got {value!r}")
+        return text in _TRUE
+    return bool(value)
+
+
+class SwiftFileSystem(ListingMixin, LargeObjectMixin, AbstractFileSystem):  # type: ignore[misc]
+    """OpenStack Swift as an fsspec filesystem (protocol ``swift``).
+
+    Log in with ``auth_url``, ``user`` and ``key`` (v1 auth by default; ``auth_version="3"`` and
+    ``os_options={"project_name": ..., "user_domain_name": ..., ...}`` for Keystone v3, which
+    needs ``python-keystoneclient``), or give a ready ``storage_url`` and ``token``. Missing
+    values come from the environment unless ``use_env=False`` (see :mod:`shoebox_swift._auth`).
+
+    Other options:
+
+    * ``verify``: True (default), False (no TLS verification) or a CA bundle path; ``cacert``,
+      ``cert`` and ``cert_key`` as in swiftclient;
+    * ``retries`` (3), ``starting_backoff`` (1 s), ``max_backoff`` (16 s): swiftclient's retries
+      of failed requests; ``timeout`` (60 s) per request;
+    * ``segment_size`` (64 MiB): objects this large or larger are stored as Static Large Objects
+      in segments of this size (at most 1000 segments on a default Swift); also the write buffer;
+    * ``segment_container`` (``"{container}_segments"``): where segments go;
+    * ``leave_segments`` (False): keep the segments of a large object that an upload replaces;
+    * ``create_containers`` (True): writing into a missing container creates it;
+    * ``page_size`` (10000): objects per listing request (listings follow the marker to the end);
+    * ``read_block_size`` (2 MiB): the read-ahead of files opened for reading.
+    """
+
+    protocol = ("swift",)
+    root_marker = ""
+
+    def __init__(
+        self,
+        auth_url: str | None = None,
+        user: str | None = None,
+        key: str | None = None,
+        *,
+        auth_version: str | int | None = None,
+        os_options: dict[str, Any] | None = None,
+        storage_url: str | None = None,
+        token: str | None = None,
+        verify: bool | str = True,
+        cacert: str | None = None,
+        cert: str | None = None,
+        cert_key: str | None = None,
+        retries: int = 3,
+        starting_backoff: float = 1.0,
+        max_backoff: float = 16.0,
+        timeout: float | None = 60.0,
+        segment_size: int = 64 * _MiB,
+        segment_container: str = "{container}_segments",
+        leave_segments: bool | str = False,
+        create_containers: bool | str = True,
+        page_size: int = _MAX_PAGE,
+        read_block_size: int = 2 * _MiB,
+        use_env: bool | str = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(verify, str) and verify.strip().lower() in _FLAG_WORDS:
+            verify = _flag(verify, "verify")
+        self._connection_options = connection_options(
+            auth_url=auth_url, user=user, key=key, auth_version=auth_version,
+            os_options=os_options, storage_url=storage_url, token=token, verify=verify,
+            cacert=cacert, cert=cert, cert_key=cert_key,
+            retries=_to_int(retries, "retries", 0), starting_backoff=float(starting_backoff),
+            max_backoff=float(max_backoff),
+            timeout=None if timeout is None else float(timeout),
+            use_env=_flag(use_env, "use_env"),
+        )
+        self.segment_size = _to_int(segment_size, "segment_size", 1)
+        self.blocksize = self.segment_size
+        self.segment_container = segment_container
+        self.leave_segments = _flag(leave_segments, "leave_segments")
+        self.create_containers = _flag(create_containers, "create_containers")
+        self.page_size = min(_to_int(page_size, "page_size", 1), _MAX_PAGE)
+        self.read_block_size = _to_int(read_block_size, "read_block_size", 1)
+        self._local = threading.local()
+        self._containers: set[str] = set()
+
+    def __repr__(self) -> str:
+        where = self._connection_options["authurl"] or self._connection_options["preauthurl"]
+        return f"SwiftFileSystem({where!r})"
+
+    # -- connection ------------------------------------------------------------------------
+
+    @property
+    def connection(self) -> swiftclient.Connection:
+        """This thread's :class:`swiftclient.client.Connection` (they are not thread-safe)."""
+        conn = getattr(self._local, "connection", None)
+        if conn is None:
+            conn = swiftclient.Connection(**self._connection_options)
+            self._local.connection = conn
+        return conn
+
+    def call(self, path: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``connection.<method>(*args, **kwargs)``, a Swift error becoming an OSError."""
+        try:
+            return getattr(self.connection, method)(*args, **kwargs)
+        except ClientException as exc:
+            raise os_error(exc, path) from exc
+
+    # -- paths -----------------------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        return super()._strip_protocol(path).lstrip("/")
+
+    def split_path(self, path: str) -> tuple[str, str]:
+        """``"swift://c/a/b"`` -> ``("c", "a/b")``; ``"c"`` -> ``("c", "")``."""
+        path = self._strip_protocol(path)
+        container, _, name = path.partition("/")
+        return container, name
+
+    def segment_container_for(self, container: str) -> str:
+        """The container holding the segments of large objects stored in ``container``."""
+        return self.segment_container.format(container=container)
+
+    def ensure_container(self, container: str) -> None:
+        """Create ``container`` unless this filesystem already knows it exists."""
+        if container not in self._containers:
+            self.call(container, "put_container", container)
+            self._containers.add(container)
+
+    @staticmethod
+    def object_headers(
+        metadata: dict[str, str] | None = None,
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Request headers for an upload: ``metadata`` as ``X-Object-Meta-*``, a content type."""
+        out = {f"X-Object-Meta-{k}": str(v) for k, v in (metadata or {}).items()}
+        if content_type:
+            out["Content-Type"] = content_type
+        out.update(headers or {})
+        return out
+
+    # -- containers and directories --------------------------------------------------------
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        """Create a container (``path`` is one: FileExistsError if it exists), or, below one,
+        make sure the container exists (pseudo-directories need nothing stored).
+        ``storage_policy=`` chooses the new container's policy."""
+        path = self._strip_protocol(path)
+        container, name = self.split_path(path)
+        if not container:
+            raise ValueError("cannot create the account root")
+        headers = {}
+        if kwargs.get("storage_policy"):
+            headers["X-Storage-Policy"] = str(kwargs["storage_policy"])
+        if name:
+            if create_parents:
+                self.ensure_container(container)
+            else:
+                self.info(container)  # FileNotFoundError if missing
+            return
+        response: dict[str, Any] = {}
+        self.call(container, "put_container", container, headers=headers,
+                  response_dict=response)
+        self._containers.add(container)
+        if response.get("status") == 202:
+            raise FileExistsError(container)
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """Create the container of ``path`` if it is missing."""
+        if exist_ok:
+            self.ensure_container(self.split_path(path)[0])
+            return
+        try:
+            self.mkdir(path, create_parents=True)
+        except FileExistsError:
+            if not exist_ok:
+                raise
+
+    def rmdir(self, path: str) -> None:
+        """Delete an empty container (OSError ENOTEMPTY otherwise); no-op for pseudo-dirs."""
+        container, name = self.split_path(path)
+        if name:
+            return
+        self.call(container, "delete_container", container)
+        self._containers.discard(container)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
+        """The bytes ``[start:end]`` of an object, Python-slice style (negative counts from the
+        end; ``end`` excluded), fetched with one ``Range`` request."""
+        path = self._strip_protocol(path)
+        container, name = self.split_path(path)
+        if not name:
+            raise IsADirectoryError(path)
+        start = 0 if start is None else int(start)
+        if end is not None:
+            end = int(end)
+            if start < 0 or end < 0:
+                size = self.info(path)["size"]
+                start = max(size + start, 0) if start < 0 else start
+                end = max(size + end, 0) if end < 0 else end
+            if end <= start:
+                if not self.exists(path):
+                    raise FileNotFoundError(path)
+                return b""
+            header = f"bytes={start}-{end - 1}"
+        elif start < 0:
+            header = f"bytes={start}"
+        elif start > 0:
+            header = f"bytes={start}-"
+        else:
+            header = ""
+        try:
+            headers, body = self.connection.get_object(
+                container, name, headers={"Range": header} if header else None
+            )
+        except ClientException as exc:
+            if exc.http_status == 416:  # the range starts at or after the end
+                return b""
+            raise os_error(exc, path) from exc
+        if header and "content-range" not in headers:
+            # The server ignored the range and sent the whole object: slice it here.
+            return bytes(body[slice(start, end)])
+        return bytes(body)
+
+    def _open(
+        self, path: str, mode: str = "rb", block_size: int | None = None,
+        autocommit: bool = True, cache_options: dict[str, Any] | None = None, **kwargs: Any,
+    ) -> SwiftFile:
+        return SwiftFile(self, path, mode, block_size, autocommit,
+                         cache_options=cache_options, **kwargs)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Store ``value`` as the object ``path`` (``mode="create"``: fail if it exists)."""
+        container, name = self.split_path(path)
+        upload = Upload(
+            self, container, name, headers=self.object_headers(**kwargs),
+            exclusive=mode == "create",
+        )
+        self._upload(upload, [value])
+
+    def put_file(
+        self, lpath: str, rpath: str, callback: Any = DEFAULT_CALLBACK, mode: str = "overwrite",
+        **kwargs: Any,
+    ) -> None:
+        """Upload the local file ``lpath`` to ``rpath``, reading one segment at a time; creates
+        the container if needed (see ``create_containers``). ``metadata=`` / ``content_type=``
+        set object headers."""
+        if os.path.isdir(lpath):
+            self.makedirs(rpath, exist_ok=True)
+            return
+        container, name = self.split_path(rpath)
+        if not name:
+            raise IsADirectoryError(rpath)
+        upload = Upload(
+            self, container, name, headers=self.object_headers(**kwargs),
+            exclusive=mode == "create",
+        )
+        with open(lpath, "rb") as f:
+            callback.set_size(os.fstat(f.fileno()).st_size)
+            chunks = iter(lambda: f.read(self.segment_size), b"")
+            self._upload(upload, chunks, callback)
+
+    def _upload(self, upload: Upload, chunks: Iterable[bytes], callback: Any = None) -> str:
+        """Store ``chunks`` through ``upload``: segments while more than one segment's worth
+        is known, then the rest (the whole object if it is smaller than a segment)."""
+        size = self.segment_size
+        pending = bytearray()
+        try:
+            for chunk in chunks:
+                pending += chunk
+                if len(pending) >= size:
+                    whole = len(pending) - len(pending) % size
+                    with memoryview(pending) as view:
+                        for start in range(0, whole, size):
+                            upload.put_segment(bytes(view[start : start + size]))
+                    del pending[:whole]
+                if callback is not None:
+                    callback.relative_update(len(chunk))
+            return upload.finish(bytes(pending))
+        except BaseException:
+            upload.abort()
+            raise
+
+    def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copy an object server-side (a large object's copy is one plain object, so at most
+        Swift's maximum object size, 5 GiB by default); pseudo-directories need no copy."""
+        container1, name1 = self.split_path(path1)
+        container2, name2 = self.split_path(path2)
+        try:
+            self.call(path1, "copy_object", container1, name1,
+                      destination=f"/{container2}/{name2}")
+        except FileNotFoundError:
+            if self.isdir(path1):
+                return
+            raise
+
+    # -- deleting --------------------------------------------------------------------------
+
+    def rm_file(self, path: str) -> None:
+        """Delete an object; a large object goes with its segments."""
+        path = self._strip_protocol(path)
+        container, name = self.split_path(path)
+        if not name:
+            raise IsADirectoryError(path)
+        headers = self.call(path, "head_object", container, name)
+        self._delete(path, headers.get("x-static-large-object", "").lower() == "true")
+
+    def _delete(self, path: str, slo: bool) -> None:
+        container, name = self.split_path(path)
+        if not slo:
+            self.call(path, "delete_object", container, name)
+            return
+        # Swift answers a multipart delete with 200 and lists failures in a body swiftclient
+        # drops: check that the manifest is gone instead.
+        self.call(path, "delete_object", container, name,
+                  query_string="multipart-manifest=delete")
+        if self.exists(path):
+            raise OSError(errno.EIO, "Swift did not delete this large object and its segments",
+                          path)
+
+    _rm = rm_file
+
+    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
+        """Delete objects; with ``recursive``, everything below ``path`` too, and a container
+        named by ``path`` itself. Pseudo-directories vanish with their last object."""
+        # What the listings behind expand_path() said of each path saves a HEAD per path.
+        seen: dict[str, dict[str, Any]] = {}
+        self._local.seen = seen
+        try:
+            paths = self.expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        finally:
+            self._local.seen = None
+        for p in reversed(paths):
+            container, name = self.split_path(p)
+            entry = seen.get(p)
+            if not name:
+                if recursive:
+                    self.rmdir(container)
+            elif entry is None:
+                try:
+                    self.rm_file(p)
+                except FileNotFoundError:
+                    self._delete_marker(p)  # a pseudo-directory (only a marker can be stored)
+            elif entry["type"] == "file":
+                self._delete(p, bool(entry.get("slo")))
+            elif entry.get("marker"):
+                self._delete_marker(p)
+
+    def _delete_marker(self, path: str) -> None:
+        container, name = self.split_path(path)
+        try:
+            self.call(path, "delete_object", container, f"{name}/")
+        except FileNotFoundError:
+            pass
