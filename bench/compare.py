@@ -276,7 +276,7 @@ def print_pipeline(found: list[Pipeline], work: Workload) -> None:
     print(header)
     print("-" * len(header))
     print(f"{plain.codec:<16}{_rate(count, plain.seconds):>12}{'1.00x':>15}{plain.files:>7}"
-          f"{plain.compressed / MB:>12.1f}{'':>15}{'':>8}")
+          f"{plain.compressed / MB:>12.1f}")
     for line in lines:
         print(f"{line.codec:<16}{_rate(count, line.seconds):>12}"
               f"{_ratio(plain.seconds, line.seconds):>15}{line.files:>7}"

@@ -29,7 +29,7 @@ import zstandard
 from ._fsutil import fsync_dir, rename_no_clobber
 from .callbacks import ArchiveCallback
 from .errors import ArchiveError, ConfigError
-from .journal import current_step
+from .journal import StepContext, current_step
 from .options import boolean, number
 
 __all__ = [
@@ -298,7 +298,7 @@ class _CompressingCallback(ArchiveCallback):
                 ) from exc
         return final
 
-    def _compress_verified(self, source: str, target: str, step: object) -> str:
+    def _compress_verified(self, source: str, target: str, step: StepContext | None) -> str:
         if step is not None:
             _remove_stale_partials(target)
         try:
@@ -310,7 +310,7 @@ class _CompressingCallback(ArchiveCallback):
             written = self._compress(source, fd, partial, stat)
             self._verify(source, partial, written)
             if step is not None:
-                step.record(output=target)  # type: ignore[attr-defined]
+                step.record(output=target)
             try:
                 final = rename_no_clobber(partial, target)
             except OSError as exc:
@@ -323,12 +323,12 @@ class _CompressingCallback(ArchiveCallback):
         if step is not None:
             # "completed": if the original is gone when the chain resumes, this step is done
             # and the chain goes on with ``output``.
-            step.record(output=final, completed=True)  # type: ignore[attr-defined]
+            step.record(output=final, completed=True)
         return final
 
-    def _resume(self, source: str, step: object) -> str | None:
+    def _resume(self, source: str, step: StepContext) -> str | None:
         """The compressed copy of ``source`` a killed attempt noted, if it is complete."""
-        noted = step.note.get("output")  # type: ignore[attr-defined]
+        noted = step.note.get("output")
         if not isinstance(noted, str) or not os.path.exists(noted) or noted == source:
             return None
         try:

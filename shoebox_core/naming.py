@@ -174,11 +174,17 @@ def reserve(directory: str, name: str) -> tuple[int, str, str]:
     for a dead writer's file.
     """
     base = os.path.join(directory, name)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    # Read-write: if the directory is removed under a live writer, seal() copies the file back.
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     hidden = os.path.join(
         directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}{RESERVING_SUFFIX}"
     )
-    fd = os.open(hidden, flags, 0o644)
+    try:
+        fd = os.open(hidden, flags, 0o644)
+    except FileNotFoundError:
+        # The working directory is gone (removed by hand while we run): make it again.
+        os.makedirs(directory, exist_ok=True)
+        fd = os.open(hidden, flags, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new inode: nobody else can hold it
         for n in range(100_000):

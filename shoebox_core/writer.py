@@ -33,6 +33,8 @@ log = logging.getLogger("shoebox")
 
 MiB = 1024 * 1024
 _MANY = 512  # records write_many() checks and encodes together
+_take_packer = _PACKERS.pop
+_give_packer = _PACKERS.append
 
 
 class WritingRollManager:
@@ -193,14 +195,14 @@ class WritingRollManager:
         if kind is not str and kind is not bytes:
             payload = _as_payload(payload)
         try:
-            pack = _PACKERS.pop()
+            pack = _take_packer()
         except IndexError:
             pack = _new_pack()
         try:
             # Raises, with nothing changed, on a record msgpack cannot encode (a lone surrogate).
             data = pack((metadata, payload))
         finally:
-            _PACKERS.append(pack)
+            _give_packer(pack)
         if len(data) >= self._big:
             self._write_now([data])
             return
@@ -252,7 +254,6 @@ class WritingRollManager:
             self._open_archive(closing=closing)
         batch = inbox[:count]
         del inbox[:count]  # records other threads append meanwhile stay, behind these
-        self._avg = max(1, sum(map(len, batch)) // count)
         done = 0
         try:
             while done < count:
@@ -292,6 +293,8 @@ class WritingRollManager:
             self._batch = self._big = 0
             return
         big = min(self.max_record_bytes + 1, _BIG_RECORD)
+        if archive.pending:
+            self._avg = max(1, archive.buffered // archive.pending)
         if self._per_write:
             batch = 1
         else:
