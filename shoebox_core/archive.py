@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 from bisect import bisect_left
@@ -12,9 +13,12 @@ from typing import Any
 
 from . import _v2
 from ._fsutil import fsync_dir, rename_no_clobber
+from .errors import ArchiveError
 from .naming import reserve
 
 __all__ = ["ActiveArchive"]
+
+log = logging.getLogger("shoebox")
 
 _EMPTY_BLOCK = _v2.BLOCK_HEADER_SIZE + _v2.ARRAY32.size
 _IOV_MAX = 1024
@@ -83,6 +87,7 @@ class ActiveArchive:
         self.record_count = 0
         self.pending = 0
         self.blocks = 0
+        self.broken = False  # a write or fsync failed: abandon, never append after a torn block
         self.parts: list[bytes] = []  # the encoded records of the pending block
         self.buffered = 0  # their total length
         # Called by flush_block() first: the writer moves the records it has accepted but not yet
@@ -182,16 +187,34 @@ class ActiveArchive:
             )
             head += _v2.crc32c(head).to_bytes(4, "little")
             chunks = [head, prefix, view]
-        self.written += _write_all(self.fd, chunks)
+        self._io("append a block to", _write_all, self.fd, chunks)
         self.parts = []
         self.buffered = 0
         self.pending = 0
         self.blocks += 1
 
+    def _io(self, what: str, call: Any, *args: Any) -> None:
+        """Run a write or fsync; a failure (disk full, file too large, I/O error) breaks this
+        archive: the caller abandons it, and recovery seals what it holds up to its last good
+        block."""
+        try:
+            result = call(*args)
+        except OSError as exc:
+            self.broken = True
+            raise ArchiveError(
+                f"cannot {what} the archive ({exc.strerror or exc}); the records before this "
+                f"byte are safe and recovery seals them; the {self.pending} record(s) of the "
+                "block being written were not stored",
+                path=self.path,
+                offset=self.written,
+            ) from exc
+        if call is _write_all:
+            self.written += result
+
     def flush(self) -> None:
         """Write the pending block and make everything written so far durable (fsync)."""
         self.flush_block()
-        os.fsync(self.fd)
+        self._io("fsync", os.fsync, self.fd)
 
     def seal(self, sealed: float) -> str:
         """Write the last block and the end marker, fsync, and rename to the final name.
@@ -202,8 +225,10 @@ class ActiveArchive:
         end = _v2.encode_end_block(
             self.sync, self.record_count, {"sealed_ns": int(sealed * 1e9), "blocks": self.blocks}
         )
-        self.written += _write_all(self.fd, [end])
-        os.fsync(self.fd)
+        self._io("append the end marker to", _write_all, self.fd, [end])
+        self._io("fsync", os.fsync, self.fd)
+        if not os.path.exists(self.path):
+            self._salvage()
         # Rename while still holding the lock, so recovery never races us for this file.
         final = rename_no_clobber(self.path, self.filename)
         os.close(self.fd)
@@ -212,6 +237,29 @@ class ActiveArchive:
         self.path = self.filename = final
         self.collect = None
         return final
+
+    def _salvage(self) -> None:
+        """The in-progress file was removed under us (its directory deleted by hand): copy what
+        the open descriptor still holds into a new in-progress file, recreating the directory."""
+        directory = os.path.dirname(self.path)
+        fd, temp, final = reserve(directory, os.path.basename(self.filename))
+        try:
+            size = os.fstat(self.fd).st_size
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(fd, self.fd, offset, size - offset)
+                if not sent:
+                    raise ArchiveError("the open archive shrank while it was saved", path=temp)
+                offset += sent
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp)
+            raise
+        log.warning("shoebox: %s was removed while being written; saved it again as %s",
+                    self.path, temp)
+        os.close(self.fd)
+        self.fd, self.path, self.filename = fd, temp, final
 
     def abandon(self) -> None:
         """Close without sealing (the file stays in progress, for recovery)."""

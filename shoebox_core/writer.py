@@ -21,9 +21,9 @@ from .archive import _EMPTY_BLOCK as _BLOCK_OVERHEAD
 from .archive import ActiveArchive
 from .background import BackgroundCloser, RetryPolicy
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import CallbackError, RecordTooLarge, ShoeboxError
+from .errors import ArchiveError, CallbackError, RecordTooLarge, ShoeboxError
 from .naming import TemplateNamer
-from .recovery import Recovered, recover_directory
+from .recovery import Recovered, recover_directory, recover_file
 from .roll_checker import NeverRollChecker, RollChecker
 from .shipping import ShippingChain, ShippingStats, pending_archives
 
@@ -273,7 +273,18 @@ class WritingRollManager:
                             break
                 if due:
                     self._seal_active()
-        except BaseException:
+        except BaseException as exc:
+            broken = self._archive
+            if isinstance(exc, ArchiveError) and broken is not None and broken.broken:
+                # Disk full, file too large, I/O error: the waiting records are dropped, not
+                # retried (a caller told "not stored" must not find them stored later).
+                self._drop_broken(broken)
+                raise ArchiveError(
+                    f"{exc.reason}; up to {count - done} record(s) waiting to be written, this "
+                    "write's included, were not stored either",
+                    path=exc.path,
+                    offset=exc.offset,
+                ) from exc
             inbox[0:0] = batch[done:]  # not placed: kept, in order, for the next attempt
             raise
 
@@ -329,8 +340,14 @@ class WritingRollManager:
                 self._take_inbox()
             finally:
                 self._set_gates()
-            if self._archive is not None:
-                self._archive.flush()
+            archive = self._archive
+            if archive is not None:
+                try:
+                    archive.flush()
+                except ArchiveError:
+                    if archive.broken:
+                        self._drop_broken(archive)
+                    raise
 
     def roll(self) -> str | None:
         """Seal the active archive now (if there is one); return its final name."""
@@ -409,9 +426,30 @@ class WritingRollManager:
             return None
         self._archive = None
         self._batch = self._big = 0
-        final = archive.seal(self.clock.time())
+        try:
+            final = archive.seal(self.clock.time())
+        except ArchiveError:
+            if archive.broken:
+                self._drop_broken(archive)
+            raise
         self.sealed.append(final)
         return self._hand_over(final)
+
+    def _drop_broken(self, archive: ActiveArchive) -> None:
+        """Abandon an archive a write or fsync failed on, and seal its good blocks now if the
+        disk lets us (else recovery does it later); the next write starts a new file."""
+        archive.abandon()
+        if self._archive is archive:
+            self._archive = None
+        self._batch = self._big = 0
+        try:
+            saved = recover_file(archive.path, clock=self.clock)
+        except Exception as exc:  # the disk is still full: the file waits for recovery
+            log.warning("shoebox: %s kept in progress for recovery: %s", archive.path, exc)
+            return
+        if saved is not None and saved.sealed is not None:
+            self.sealed.append(saved.sealed)
+            self._hand_over(saved.sealed)
 
     def _hand_over(self, final: str, *, resumed: bool = False) -> str:
         """Give a sealed file to its on-close chain: queued for the worker, or run now.
