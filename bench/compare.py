@@ -227,8 +227,8 @@ def run_pipeline(records: Sequence[workloads.Record], root: Path, runs: int) -> 
     found: list[Pipeline] = []
     codecs: list[tuple[str, Callable[[], object], str]] = [
         ("(none)", lambda: None, ".sbx"),
-        ("zstd", ZstdCallback, ".zst"),  # the default, level 3
-        ("zstd level=1", lambda: ZstdCallback(level=1), ".zst"),
+        ("zstd", ZstdCallback, ".zst"),  # the default, level 1
+        ("zstd level=3", lambda: ZstdCallback(level=3), ".zst"),
         ("gzip", GzipCallback, ".gz"),  # level 6
     ]
     for codec, make, suffix in codecs:
