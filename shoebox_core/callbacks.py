@@ -207,8 +207,10 @@ class CallbackChain(ArchiveCallback):
                     ) from exc
         return current
 
-    @staticmethod
-    def _failure(cb: object, path: str, later: list[object], what: str) -> CallbackError:
+    #: How a failed step is logged; a chain that retries (shipping) logs attempts lower.
+    failure_log_level = logging.ERROR
+
+    def _failure(self, cb: object, path: str, later: list[object], what: str) -> CallbackError:
         name = callback_name(cb)
         skipped = tuple(callback_name(c) for c in later)
         not_run = ", ".join(skipped) if skipped else "none"
@@ -216,7 +218,8 @@ class CallbackChain(ArchiveCallback):
             f"on_close callback {name} {what} for {path}; the file is kept as it is; "
             f"callbacks not run: {not_run}"
         )
-        logger.error(
+        logger.log(
+            self.failure_log_level,
             "%s",
             message,
             exc_info=what.startswith("raised"),

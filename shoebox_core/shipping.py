@@ -91,6 +91,9 @@ class ShippingChain(CallbackChain):
     object with ``time()``) stamps the journals.
     """
 
+    # Failures are retried: one line per attempt here, the worker reports the final one.
+    failure_log_level = logging.WARNING
+
     def __init__(
         self, callbacks: CallbackSpec = None, *, journal: bool = True, clock: Any = None
     ) -> None:
@@ -262,19 +265,6 @@ class ShippingChain(CallbackChain):
             raise
         remove_journal(journal)
         return final
-
-    @staticmethod
-    def _failure(cb: object, path: str, later: list[object], what: str) -> CallbackError:
-        # Failures are retried: one line per attempt here, the caller reports the final one.
-        name = callback_name(cb)
-        skipped = tuple(callback_name(c) for c in later)
-        not_run = ", ".join(skipped) if skipped else "none"
-        message = (
-            f"on_close callback {name} {what} for {path}; the file is kept as it is; "
-            f"callbacks not run: {not_run}"
-        )
-        log.warning("%s", message, extra={"callback": name, "archive": path, "skipped": skipped})
-        return CallbackError(message, callback=name, path=path, skipped=skipped)
 
     def transfer_stats(self) -> tuple[int, int, int]:
         """``(files, bytes, already_present)`` summed over the chain's transfers."""
