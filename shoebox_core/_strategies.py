@@ -22,6 +22,7 @@ LABELS = {
     "namer": "namer",
     "callback": "callback",
     "transfer": "transfer",
+    "subcommand": "subcommand",
 }
 
 _SETTABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ._cli_common import (
     EXIT_CODES,
@@ -25,7 +26,7 @@ from ._cli_common import (
     CommandError,
 )
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "builtin_commands", "main"]
 
 def _demo(args: argparse.Namespace) -> int:
     """Write the built-in sample through a rolling, compressing pipeline, then read it back."""
@@ -108,8 +109,9 @@ def _version() -> str:
     return f"shoebox-core {__version__}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``shoebox`` command."""
+def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
+    """The argument parser of the ``shoebox`` command (with the subcommands plugins add, unless
+    ``plugins`` is false)."""
     from . import cli_admin, cli_read, cli_write
 
     parser = argparse.ArgumentParser(
@@ -140,9 +142,45 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--roll-mb", type=float, default=4.0, help="roll size in MiB (default: "
                       "%(default)s)")
     demo.set_defaults(func=_demo)
+    if plugins:
+        _add_plugin_subcommands(sub)
     for command in sub.choices.values():
         _add_common(command)
     return parser
+
+
+def builtin_commands() -> list[str]:
+    """The names of the core's own subcommands (a plugin may not take one)."""
+    parser = build_parser(plugins=False)
+    return [
+        name
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name in action.choices
+    ]
+
+
+def _add_plugin_subcommands(sub: argparse._SubParsersAction) -> None:
+    """The subcommands plugin distributions add through the ``shoebox_subcommands`` hook."""
+    from .plugins import get_plugin_manager
+
+    for subcommand, info in get_plugin_manager().subcommands(reserved=list(sub.choices)):
+        parser = sub.add_parser(
+            subcommand.name,
+            help=f"{subcommand.summary} [{info.distribution}]",
+            description=subcommand.summary,
+        )
+        if subcommand.configure_parser is not None:
+            subcommand.configure_parser(parser)
+        parser.set_defaults(func=_plugin_action(subcommand.action))
+
+
+def _plugin_action(action: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        status = action(args)
+        return EXIT_OK if status is None else int(status)
+
+    return run
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +199,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``shoebox`` command; returns the exit status (see ``shoebox --help``)."""
     from .background import BacklogFull
-    from .errors import CallbackError, ConfigError, CorruptArchive, PluginError
+    from .errors import CallbackError, ConfigError, CorruptArchive, PluginError, ShoeboxError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -181,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CorruptArchive as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_DATA
-    except (CallbackError, BacklogFull, OSError) as exc:
+    except (CallbackError, BacklogFull, OSError, ShoeboxError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_PIPELINE
     except KeyboardInterrupt:

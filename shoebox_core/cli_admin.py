@@ -93,7 +93,8 @@ def add_parsers(sub: Any) -> None:
         "the distribution and version offering it and a one-line summary. Plugins that failed "
         "to load and names offered twice are reported on stderr.",
     )
-    plugins.add_argument("--kind", choices=("roll_checker", "namer", "callback", "transfer"),
+    plugins.add_argument("--kind", choices=("roll_checker", "namer", "callback", "transfer",
+                                           "subcommand"),
                          help="only strategies of this kind")
     plugins.add_argument("--json", action="store_true", help="one JSON object per strategy")
     plugins.set_defaults(func=run_plugins)
@@ -184,7 +185,11 @@ def run_plugins(args: argparse.Namespace) -> int:
     from .plugins import get_plugin_manager
 
     manager = get_plugin_manager()
-    infos = manager.strategies(args.kind)
+    infos = [] if args.kind == "subcommand" else manager.strategies(args.kind)
+    if args.kind in (None, "subcommand"):
+        from .cli import builtin_commands
+
+        infos += [info for _, info in manager.subcommands(reserved=builtin_commands())]
     if args.json:
         for info in infos:
             print(json.dumps({"name": info.name, "kind": info.kind,

@@ -14,13 +14,20 @@ strategies its configuration names.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
 
-__all__ = ["HOOK_BY_KIND", "KINDS", "PROJECT", "ShoeboxSpec", "Strategy", "hookimpl"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = [
+    "HOOK_BY_KIND", "KINDS", "PROJECT", "SUBCOMMAND_HOOK", "ShoeboxSpec", "Strategy", "Subcommand",
+    "hookimpl",
+]
 
 #: The pluggy project name, the entry-point group and the prefix of every hook.
 PROJECT = "shoebox"
@@ -41,6 +48,9 @@ HOOK_BY_KIND = {
     "callback": "shoebox_callbacks",
     "transfer": "shoebox_transfers",
 }
+
+#: The hook that gathers the ``shoebox`` subcommands plugin distributions add.
+SUBCOMMAND_HOOK = "shoebox_subcommands"
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,38 @@ class Strategy:
             raise TypeError(f"strategy {self.name!r}: factory {self.factory!r} is not callable")
         if not isinstance(self.summary, str):
             raise TypeError(f"strategy {self.name!r}: summary must be a string")
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """A ``shoebox`` subcommand a plugin distribution adds (as conda's ``CondaSubcommand``).
+
+    :param name: the word after ``shoebox`` (``"store"``); lowercase letters, digits and ``-``,
+        and neither a built-in command nor a name another distribution offers.
+    :param summary: one line for ``shoebox --help`` and ``shoebox plugins``.
+    :param action: called with the parsed :class:`argparse.Namespace`; returns the exit status
+        (``None`` means 0). Errors of the core (:class:`~shoebox_core.errors.ShoeboxError`) and
+        ``OSError`` are turned into the usual one-line message and exit status by the command.
+    :param configure_parser: called with the subcommand's own :class:`argparse.ArgumentParser`
+        to add its arguments (and subcommands of its own); optional.
+    """
+
+    name: str
+    summary: str
+    action: Callable[[argparse.Namespace], int | None]
+    configure_parser: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", self.name):
+            raise ValueError(
+                f"a subcommand name must be lowercase letters, digits and '-', got {self.name!r}"
+            )
+        if not callable(self.action):
+            raise TypeError(f"subcommand {self.name!r}: action {self.action!r} is not callable")
+        if self.configure_parser is not None and not callable(self.configure_parser):
+            raise TypeError(f"subcommand {self.name!r}: configure_parser is not callable")
+        if not isinstance(self.summary, str):
+            raise TypeError(f"subcommand {self.name!r}: summary must be a string")
 
 
 class ShoeboxSpec:
@@ -151,5 +193,30 @@ class ShoeboxSpec:
             @hookimpl
             def shoebox_transfers():
                 yield Strategy("s3", S3Transfer, "Upload sealed archives to an S3 bucket.")
+        """
+        raise NotImplementedError
+
+    @_hookspec
+    def shoebox_subcommands(self) -> Iterable[Subcommand]:
+        """Offer subcommands of the ``shoebox`` command, listed by ``shoebox --help`` and
+        ``shoebox plugins`` (conda's ``conda_subcommands`` is the model).
+
+        A name that is a built-in command, or that two distributions offer, is refused: the
+        command reports the conflict and leaves that name out.
+
+        Takes no parameters. Not first-result: every plugin's subcommands are gathered.
+
+        :returns: the :class:`Subcommand` objects this plugin offers (may be empty).
+
+        Example::
+
+            def _hello(args):
+                print(f"hello {args.who}")
+                return 0
+
+            @hookimpl
+            def shoebox_subcommands():
+                yield Subcommand("hello", "Say hello.", _hello,
+                                 lambda parser: parser.add_argument("who"))
         """
         raise NotImplementedError

@@ -29,7 +29,15 @@ import pluggy
 
 from ._strategies import LABELS, Conflict, PluginFailure, StrategyInfo, build, import_factory
 from .errors import PluginError
-from .hookspecs import HOOK_BY_KIND, KINDS, PROJECT, ShoeboxSpec, Strategy
+from .hookspecs import (
+    HOOK_BY_KIND,
+    KINDS,
+    PROJECT,
+    SUBCOMMAND_HOOK,
+    ShoeboxSpec,
+    Strategy,
+    Subcommand,
+)
 
 if sys.version_info >= (3, 10):
     import importlib.metadata as _metadata
@@ -79,6 +87,7 @@ class _Catalog:
     key: tuple[tuple[str, int], ...]
     offers: dict[str, dict[str, list[StrategyInfo]]]
     failures: list[PluginFailure]
+    subcommands: dict[str, list[tuple[Subcommand, StrategyInfo]]]
 
 
 class ShoeboxPluginManager(pluggy.PluginManager):
@@ -124,7 +133,8 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             ]
             if unknown:
                 self.unregister(plugin)
-                close = difflib.get_close_matches(unknown[0], list(HOOK_BY_KIND.values()), n=1)
+                hooks = [*HOOK_BY_KIND.values(), SUBCOMMAND_HOOK]
+                close = difflib.get_close_matches(unknown[0], hooks, n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 raise pluggy.PluginValidationError(
                     plugin, f"plugin {plugin_name!r} implements unknown hook {unknown[0]}{hint}"
@@ -181,7 +191,33 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             for kind, by_name in self._gather().offers.items()
             for name, infos in sorted(by_name.items())
             if len(infos) > 1
+        ] + [
+            Conflict("subcommand", name, tuple(info for _, info in offers))
+            for name, offers in sorted(self._gather().subcommands.items())
+            if len(offers) > 1
         ]
+
+    def subcommands(self, reserved: Iterable[str] = ()) -> list[tuple[Subcommand, StrategyInfo]]:
+        """The subcommands plugins add, sorted by name, each with where it came from.
+
+        A name offered twice, or one of ``reserved`` (the built-in commands), is left out and
+        recorded in :attr:`failures` (the clash with a built-in) or :attr:`conflicts`.
+        """
+        taken = set(reserved)
+        found = []
+        for name, offers in sorted(self._gather().subcommands.items()):
+            if len(offers) > 1:
+                continue
+            subcommand, info = offers[0]
+            if name in taken:
+                error = ValueError(f"subcommand {name!r} is a built-in command of shoebox")
+                failure = PluginFailure(info.distribution, info.distribution, info.version,
+                                        error, SUBCOMMAND_HOOK)
+                if not any(str(f) == str(failure) for f in self._load_failures):
+                    self._fail(failure, self._load_failures)
+                continue
+            found.append((subcommand, info))
+        return found
 
     def strategies(self, kind: str | None = None) -> list[StrategyInfo]:
         """Every strategy offered (of one ``kind``, or of all), sorted by kind then name."""
@@ -203,8 +239,8 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             return self._catalog
 
     def _collect(self, key: tuple[tuple[str, int], ...]) -> _Catalog:
-        catalog = _Catalog(key, {kind: {} for kind in KINDS}, [])
-        for kind, hook_name in HOOK_BY_KIND.items():
+        catalog = _Catalog(key, {kind: {} for kind in KINDS}, [], {})
+        for kind, hook_name in [*HOOK_BY_KIND.items(), ("subcommand", SUBCOMMAND_HOOK)]:
             impls = getattr(self.hook, hook_name).get_hookimpls()
             plugins = list({id(impl.plugin): impl.plugin for impl in impls}.values())
             # One plugin at a time, through pluggy so that hook-call monitoring sees each call,
@@ -216,14 +252,22 @@ class ShoeboxPluginManager(pluggy.PluginManager):
                     others = [other for other in plugins if other is not plugin]
                     results = self.subset_hook_caller(hook_name, remove_plugins=others)()
                     offered = [strategy for result in results for strategy in result or ()]
-                    wrong = [s for s in offered if not isinstance(s, Strategy)]
+                    want = Subcommand if kind == "subcommand" else Strategy
+                    wrong = [s for s in offered if not isinstance(s, want)]
                     if wrong:
-                        raise TypeError(f"{hook_name}() yielded {wrong[0]!r}, not a Strategy")
+                        raise TypeError(
+                            f"{hook_name}() yielded {wrong[0]!r}, not a {want.__name__}"
+                        )
                 except Exception as exc:
                     failure = PluginFailure(plugin_name, distribution, version, exc, hook_name)
                     self._fail(failure, catalog.failures)
                     continue
                 for s in offered:
+                    if isinstance(s, Subcommand):
+                        info = StrategyInfo(s.name, kind, s.action, s.summary, distribution,
+                                            version)
+                        catalog.subcommands.setdefault(s.name, []).append((s, info))
+                        continue
                     info = StrategyInfo(s.name, kind, s.factory, s.summary, distribution, version)
                     catalog.offers[kind].setdefault(s.name, []).append(info)
         return catalog

@@ -15,7 +15,7 @@ from shoebox_core import _v2
 from shoebox_core.callbacks import ArchiveCallback
 from shoebox_core.clock import FakeClock
 
-pytest_plugins = ["servers.moto", "servers.swift"]
+pytest_plugins = ["shoebox_core.testing.servers"]
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -553,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = list(MODES) if args.mode == "all" else args.mode.split(",")
 
     sys.path.insert(0, str(HERE))
-    from servers.moto import MotoServer
+    from shoebox_core.testing.servers.moto import MotoServer
 
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     base = Path(tempfile.mkdtemp(prefix="shoebox-crash-"))

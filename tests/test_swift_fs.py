@@ -1,4 +1,4 @@
-"""SwiftFileSystem against a real Swift all-in-one on 127.0.0.1 (``servers.swift``).
+"""SwiftFileSystem against a real Swift all-in-one on 127.0.0.1 (``shoebox_core.testing.servers``).
 
 fsspec's own abstract suites (copy, get, put, open, pipe) run first, then direct tests of what
 swiftspec 0.0.4 gets wrong: logging in, https, containers, paged listings, exact ranges, large

@@ -1,5 +1,5 @@
 """The swift transfer and reading archives straight from Swift, against a real Swift all-in-one
-on 127.0.0.1 (``servers.swift``). Containers are new for every test."""
+on 127.0.0.1 (``shoebox_core.testing.servers``). Containers are new for every test."""
 
 from __future__ import annotations
 

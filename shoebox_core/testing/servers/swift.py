@@ -1,6 +1,6 @@
 """A real OpenStack Swift all-in-one on 127.0.0.1 for the tests (pytest plugin module).
 
-Load it with ``pytest_plugins = ["servers.swift"]``; it offers the session fixture
+Load it with ``pytest_plugins = ["shoebox_core.testing.servers"]``; it offers the session fixture
 :func:`swift_server`. Five child processes, all from the pip-installed ``swift`` package: account,
 container and object servers, a proxy (tempauth with fernet tokens, SLO, DLO and the s3api
 middleware, so the same port also speaks S3) and a second proxy serving https with a self-signed
