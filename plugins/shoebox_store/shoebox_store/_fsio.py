@@ -1,0 +1,250 @@
+"""File access for :class:`~shoebox_store.filesystem.FileSystemStore`: a local directory through
+``os`` (fast, with snapshot reads), anything else through an fsspec filesystem."""
+
+from __future__ import annotations
+
+import io
+import os
+import weakref
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, BinaryIO
+
+__all__ = ["FsspecIO", "LimitedStream", "LocalIO", "make_io"]
+
+
+class LimitedStream(io.RawIOBase):
+    """At most ``length`` bytes of ``raw`` (from where it stands); closes ``raw`` with itself."""
+
+    def __init__(self, raw: Any, length: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._left <= 0 or not len(view):
+            return 0
+        n = min(len(view), self._left)
+        data = self._raw.read(n)
+        view[: len(data)] = data
+        self._left -= len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _Snapshot:
+    """An open file kept for one ``get``: every stream of the value reads this same file, even
+    if the key is replaced meanwhile."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.size = os.fstat(fd).st_size
+        weakref.finalize(self, os.close, fd)
+
+    def open(self, start: int, end: int) -> BinaryIO:
+        raw = open(os.dup(self.fd), "rb")  # noqa: SIM115 (returned to the caller)
+        raw.seek(start)
+        if start == 0 and end >= self.size:
+            return raw
+        return LimitedStream(raw, end - start)  # type: ignore[return-value]
+
+
+class LocalIO:
+    """A local directory (``fsync=True``: every file is synced before it is renamed)."""
+
+    local = True
+
+    def __init__(self, root: str, *, fsync: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        self.fsync = fsync
+
+    def path(self, relative: str) -> str:
+        return os.path.join(self.root, relative)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def token(self, path: str) -> Any:
+        """What changes when ``path`` is replaced (None when it is missing)."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def snapshot(self, path: str) -> tuple[_Snapshot, float]:
+        fd = os.open(path, os.O_RDONLY)
+        snap = _Snapshot(fd)
+        return snap, os.fstat(fd).st_mtime
+
+    def mtime(self, path: str) -> float:
+        return os.stat(path).st_mtime
+
+    def write(self, path: str, payload: Any) -> None:
+        """Create ``path`` (a new temporary name) holding ``payload``: bytes, or chunks."""
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            if isinstance(payload, bytes):
+                _write_all(fd, payload)
+            else:
+                for chunk in payload:
+                    _write_all(fd, chunk)
+            if self.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        os.close(fd)
+
+    def replace(self, source: str, target: str) -> None:
+        os.replace(source, target)
+        if self.fsync:
+            _fsync_dir(os.path.dirname(target))
+
+    def remove(self, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    def walk(self) -> Iterator[str]:
+        """Every file below the root, as ``/``-separated paths relative to it."""
+        for directory, dirs, files in os.walk(self.root):
+            dirs.sort()
+            relative = os.path.relpath(directory, self.root)
+            prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+            for name in sorted(files):
+                yield prefix + name
+
+
+class FsspecIO:
+    """Any fsspec filesystem (``s3://``, ``swift://``, ``memory://``...)."""
+
+    local = False
+
+    def __init__(self, fs: Any, root: str) -> None:
+        self.fs = fs
+        self.root = root.rstrip("/")
+
+    def path(self, relative: str) -> str:
+        return f"{self.root}/{relative}"
+
+    def exists(self, path: str) -> bool:
+        return bool(self.fs.exists(path))
+
+    def isdir(self, path: str) -> bool:
+        return bool(self.fs.isdir(path))
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self.fs.cat_file(path))
+
+    def token(self, path: str) -> Any:
+        try:
+            return self.read_bytes(path)
+        except FileNotFoundError:
+            return None
+
+    def snapshot(self, path: str) -> tuple[Any, float]:
+        info = self.fs.info(path)
+        return _RemoteFile(self.fs, path, int(info.get("size") or 0)), _mtime(info)
+
+    def mtime(self, path: str) -> float:
+        return _mtime(self.fs.info(path))
+
+    def write(self, path: str, payload: Any) -> None:
+        if isinstance(payload, bytes):
+            self.fs.pipe_file(path, payload)
+            return
+        with self.fs.open(path, "wb") as out:
+            for chunk in payload:
+                out.write(chunk)
+
+    def replace(self, source: str, target: str) -> None:
+        self.fs.mv(source, target)
+
+    def remove(self, path: str) -> None:
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+
+    def walk(self) -> Iterator[str]:
+        self.fs.invalidate_cache(self.root)
+        cut = len(self.root) + 1
+        for path in sorted(self.fs.find(self.root)):
+            yield path[cut:]
+
+
+class _RemoteFile:
+    def __init__(self, fs: Any, path: str, size: int) -> None:
+        self.fs = fs
+        self.path = path
+        self.size = size
+
+    def open(self, start: int, end: int) -> BinaryIO:
+        raw = self.fs.open(self.path, "rb")
+        raw.seek(start)
+        return LimitedStream(raw, end - start)  # type: ignore[return-value]
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    for name in ("mtime", "LastModified", "last_modified", "created"):
+        value = info.get(name)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_io(location: str, storage_options: dict[str, Any] | None = None,
+            *, fsync: bool = False) -> LocalIO | FsspecIO:
+    """The file access for ``location``: a local path (or ``file://`` URL) or an fsspec URL."""
+    location = os.fspath(location)
+    if "://" not in location or location.startswith("file://"):
+        if storage_options:
+            raise ValueError(f"storage_options are for URLs, not the local path {location!r}")
+        return LocalIO(location.removeprefix("file://"), fsync=fsync)
+    import fsspec.core
+
+    fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
+    return FsspecIO(fs, root)
