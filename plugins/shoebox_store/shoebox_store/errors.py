@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from shoebox_core.errors import ConfigError, ShoeboxError
+from shoebox_core.errors import ConfigError, CorruptArchive, ShoeboxError, TruncatedArchive
 
-__all__ = ["InvalidKey", "NotAStore", "StoreError", "StoreLocked"]
+__all__ = [
+    "CorruptArchive",
+    "InvalidKey",
+    "NotAStore",
+    "StoreError",
+    "StoreLocked",
+    "TruncatedArchive",
+]
 
 
 class StoreError(ShoeboxError):

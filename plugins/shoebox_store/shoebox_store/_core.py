@@ -1,0 +1,42 @@
+"""Every low-level name this package takes from shoebox-core's archive format, in one place.
+
+The archive store writes and reads shoebox format-2 files itself (it needs each record's byte
+offset, and an index block the core's writer does not make). Only this module imports the
+core's private format module, so a reorganisation of the core changes only these lines.
+"""
+
+from __future__ import annotations
+
+from shoebox_core._v2 import (
+    ARRAY32,
+    BLOCK_HEADER,
+    BLOCK_HEADER_SIZE,
+    CODEC_NONE,
+    CODEC_ZSTD,
+    KIND_END,
+    KIND_RECORDS,
+    MAX_BLOCK,
+    crc32c,
+    encode_block_header,
+    encode_end_block,
+    encode_file_header,
+    new_sync,
+    read_file_header,
+)
+
+__all__ = [
+    "ARRAY32",
+    "BLOCK_HEADER",
+    "BLOCK_HEADER_SIZE",
+    "CODEC_NONE",
+    "CODEC_ZSTD",
+    "KIND_END",
+    "KIND_RECORDS",
+    "MAX_BLOCK",
+    "crc32c",
+    "encode_block_header",
+    "encode_end_block",
+    "encode_file_header",
+    "new_sync",
+    "read_file_header",
+]
