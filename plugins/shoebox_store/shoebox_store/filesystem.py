@@ -130,22 +130,20 @@ class FileSystemStore(BaseStore):
         for _ in range(_RETRIES):
             data_path, meta_path, marker = self._current(paths)
             before = self._io.token(meta_path)
-            if before is None:
-                if marker is None and not self._io.exists(paths.marker):
-                    raise KeyError(key)
-                continue
             try:
                 text = self._io.read_bytes(meta_path)
-                snapshot = mtime = None
-                if with_data:
-                    try:
-                        snapshot, mtime = self._io.snapshot(data_path)
-                    except FileNotFoundError:
-                        if marker is not None or self._io.exists(paths.marker):
-                            continue
-                        snapshot, mtime = None, self._io.mtime(meta_path)  # no data: empty
             except FileNotFoundError:
+                if marker is None and not self._io.exists(paths.marker):
+                    raise KeyError(key) from None
                 continue
+            snapshot, mtime = None, 0.0
+            if with_data:
+                try:
+                    snapshot, mtime = self._io.snapshot(data_path)
+                except FileNotFoundError:
+                    if marker is not None or self._io.exists(paths.marker):
+                        continue
+                    mtime = self._io.mtime(meta_path)  # metadata without data: an empty value
             if self._io.token(meta_path) != before or self._marker(paths) != marker:
                 continue  # replaced while we read: read again
             try:
@@ -153,7 +151,7 @@ class FileSystemStore(BaseStore):
             except ValueError as exc:
                 raise ValueError(f"{meta_path}: metadata of key {key!r} is not JSON: {exc}"
                                  ) from None
-            return metadata, snapshot, mtime or 0.0
+            return metadata, snapshot, mtime
         raise OSError(f"key {key!r} kept changing while it was read ({_RETRIES} attempts)")
 
     def _lookup(self, key: str) -> Value:
@@ -211,6 +209,12 @@ class FileSystemStore(BaseStore):
         paths = _Paths(self._io, key)
         self._settle(paths)
         existed = self._io.exists(paths.metadata)
+        if not existed and self._io.atomic_writes:
+            # An object store shows an object only once it is whole: the data goes straight to
+            # its name (no key exists without its metadata), then the metadata makes the key.
+            self._io.write(paths.data, payload)
+            self._io.write(paths.metadata, text.encode("utf-8"))
+            return False
         data_temp = self._temp(paths, "data")
         meta_temp = self._temp(paths, "metadata")
         self._io.write(data_temp, payload)

@@ -95,18 +95,18 @@ class Value:
 
     def iterdata(self, buffer_size: int = 1048576,
                  progress: Callable[..., Any] | None = None) -> Iterator[bytes]:
-        """Yield the data in chunks of ``buffer_size``; ``progress(step=bytes_so_far)`` after
-        each."""
+        """Yield the whole data (from a stream of its own) in chunks of ``buffer_size``;
+        ``progress(step=bytes_so_far)`` after each."""
         done = 0
-        stream = self.data
-        while True:
-            chunk = stream.read(buffer_size)
-            if not chunk:
-                return
-            done += len(chunk)
-            if progress is not None:
-                progress(step=done)
-            yield chunk
+        with self._opener(0, self.size) as stream:
+            while True:
+                chunk = stream.read(buffer_size)
+                if not chunk:
+                    return
+                done += len(chunk)
+                if progress is not None:
+                    progress(step=done)
+                yield chunk
 
     def close(self) -> None:
         """Close the data stream, if it was opened."""
