@@ -37,15 +37,19 @@ class ChunkStream(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        while not self._left:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._left = memoryview(chunk).cast("B")
-        n = min(len(view), len(self._left))
-        view[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
+        filled = 0
+        while filled < len(view):
+            if not self._left:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._left = memoryview(chunk).cast("B")
+                continue
+            n = min(len(view) - filled, len(self._left))
+            view[filled:filled + n] = self._left[:n]
+            self._left = self._left[n:]
+            filled += n
+        return filled
 
     def close(self) -> None:
         if not self.closed:
