@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -40,21 +39,39 @@ class LimitedStream(io.RawIOBase):
         super().close()
 
 
+class _PreadStream(io.RawIOBase):
+    """Bytes ``start:end`` of an open file, read with ``pread`` (a position of its own)."""
+
+    def __init__(self, snapshot: _Snapshot, start: int, end: int) -> None:
+        super().__init__()
+        self._snapshot = snapshot  # keeps the file open while this stream lives
+        self._at = start
+        self._end = end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = min(len(view), self._end - self._at)
+        if n <= 0:
+            return 0
+        data = os.pread(self._snapshot.f.fileno(), n, self._at)
+        view[: len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+
 class _Snapshot:
     """An open file kept for one ``get``: every stream of the value reads this same file, even
-    if the key is replaced meanwhile."""
+    if the key is replaced meanwhile (closed with the last stream or value using it)."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.size = os.fstat(fd).st_size
-        weakref.finalize(self, os.close, fd)
+    def __init__(self, f: Any, size: int) -> None:
+        self.f = f
+        self.size = size
 
     def open(self, start: int, end: int) -> BinaryIO:
-        raw = open(os.dup(self.fd), "rb")  # noqa: SIM115 (returned to the caller)
-        raw.seek(start)
-        if start == 0 and end >= self.size:
-            return raw
-        return LimitedStream(raw, end - start)  # type: ignore[return-value]
+        return io.BufferedReader(_PreadStream(self, start, end))  # type: ignore[return-value]
 
 
 class LocalIO:
@@ -90,9 +107,9 @@ class LocalIO:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def snapshot(self, path: str) -> tuple[_Snapshot, float]:
-        fd = os.open(path, os.O_RDONLY)
-        snap = _Snapshot(fd)
-        return snap, os.fstat(fd).st_mtime
+        f = open(path, "rb", buffering=0)  # noqa: SIM115 (kept by the snapshot)
+        st = os.fstat(f.fileno())
+        return _Snapshot(f, st.st_size), st.st_mtime
 
     def mtime(self, path: str) -> float:
         return os.stat(path).st_mtime

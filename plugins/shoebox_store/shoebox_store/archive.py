@@ -34,6 +34,7 @@ __all__ = ["ArchiveStore", "MARKER"]
 MARKER = ".shoebox-store"
 MARKER_CONTENT = b"shoebox-store archive 1\n"
 _LOCK = ".lock"
+_pack = msgpack.Packer(use_bin_type=True).pack  # one packer for every record: no set-up per set
 _MiB = 1024 * 1024
 
 
@@ -216,7 +217,7 @@ class ArchiveStore(BaseStore):
         return self._active
 
     def _append(self, meta: dict[str, str], payload: bytes) -> tuple[int, int, int, int]:
-        record = msgpack.packb([meta, payload], use_bin_type=True)
+        record = _pack([meta, payload])
         offset = self._writable().append(record)
         return offset, len(record), _core.crc32c(record), len(payload)
 
@@ -279,8 +280,7 @@ class ArchiveStore(BaseStore):
         else:
             def opener(start: int, end: int) -> BinaryIO:
                 return ChunkStream(self._pieces(seq, locs, start, end))  # type: ignore[return-value]
-        return Value(opener, json.loads(text), size=size, created=created / 1e9,
-                     modified=modified / 1e9)
+        return Value(opener, text, size=size, created=created / 1e9, modified=modified / 1e9)
 
     def _pieces(self, seq: int, locs: tuple, start: int, end: int) -> Iterator[bytes]:
         at = 0
@@ -315,13 +315,15 @@ class ArchiveStore(BaseStore):
         needles = [json.dumps(k, ensure_ascii=False) + ": " + (
             json.dumps(v, ensure_ascii=False) if isinstance(v, str) else "")
             for k, v in wanted.items()]
-        for key in self._keys():
-            try:
-                text = self._entry(key)[0]
-            except KeyError:
-                continue
-            if all(needle in text for needle in needles):
-                yield key, json.loads(text)
+        if self._staged:
+            entries = {**self._index, **self._staged}
+        else:
+            entries = self._index  # type: ignore[assignment]
+        found = [(key, entry[0]) for key, entry in entries.items() if entry is not None]
+        for needle in needles:  # one pass per term, with no Python call per key
+            found = [(key, text) for key, text in found if needle in text]
+        for key, text in found:
+            yield key, json.loads(text)
 
     # -- writing -------------------------------------------------------------------------------
 

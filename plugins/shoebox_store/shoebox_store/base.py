@@ -33,10 +33,13 @@ _MISSING = object()
 Payload = "bytes | Iterator[bytes]"
 
 
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def dump_metadata(key: str, metadata: dict[str, Any]) -> str:
     """Metadata as JSON text (as encore wrote it); names the key when a value is not JSON."""
     try:
-        return json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+        return _encode(metadata)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata for key {key!r} is not JSON-serialisable: {exc}") from None
 
@@ -254,6 +257,9 @@ class BaseStore:
         text = dump_metadata(key, metadata)
         if isinstance(data, (bytes, bytearray, memoryview)):
             existed = self._write(key, bytes(data), metadata, text)
+        elif type(data) is io.BytesIO and len(data.getbuffer()) - data.tell() <= buffer_size:
+            existed = self._write(key, data.read(), metadata, text)  # all of it in one read
+            data.close()
         else:
             existed = self._write_stream(key, _as_stream(key, data), metadata, text,
                                          buffer_size, size)

@@ -127,12 +127,20 @@ class FileSystemStore(BaseStore):
 
     def _read(self, key: str, *, with_data: bool) -> tuple[dict[str, Any], Any, float]:
         paths = _Paths(self._io, key)
+        marker = None
         for _ in range(_RETRIES):
-            data_path, meta_path, marker = self._current(paths)
+            if marker is None:
+                # Most reads: no replacement under way. The marker is checked once, after the
+                # files are read: it is removed only after both files are in place, so its
+                # absence then, with the metadata file unchanged, proves both are one value.
+                data_path, meta_path = paths.data, paths.metadata
+            else:
+                data_path, meta_path, marker = self._current(paths)
             before = self._io.token(meta_path)
             try:
                 text = self._io.read_bytes(meta_path)
             except FileNotFoundError:
+                marker = self._marker(paths)
                 if marker is None and not self._io.exists(paths.marker):
                     raise KeyError(key) from None
                 continue
@@ -141,10 +149,13 @@ class FileSystemStore(BaseStore):
                 try:
                     snapshot, mtime = self._io.snapshot(data_path)
                 except FileNotFoundError:
+                    marker = self._marker(paths)
                     if marker is not None or self._io.exists(paths.marker):
                         continue
                     mtime = self._io.mtime(meta_path)  # metadata without data: an empty value
-            if self._io.token(meta_path) != before or self._marker(paths) != marker:
+            now = self._marker(paths)
+            if now != marker or self._io.token(meta_path) != before:
+                marker = now
                 continue  # replaced while we read: read again
             try:
                 metadata = json.loads(text.decode("utf-8"))
@@ -168,23 +179,37 @@ class FileSystemStore(BaseStore):
         paths = _Paths(self._io, key)
         return self._io.exists(paths.metadata) or self._marker(paths) is not None
 
-    def _keys(self) -> Iterator[str]:
+    def _listing(self) -> tuple[list[str], set[str]]:
+        """The keys (sorted) and the replacement markers present."""
+        keys: list[str] = []
+        markers: set[str] = set()
         if not self._io.isdir(self._io.root):
-            return
+            return keys, markers
         for relative in self._io.walk():
             if relative.endswith(".metadata"):
-                key = relative[: -len(".metadata")]
                 try:
-                    yield check_key(key)
+                    keys.append(check_key(relative[: -len(".metadata")]))
                 except ValueError:
                     continue  # not a file a key can name (e.g. "a/.metadata")
+            elif relative.endswith(".pending"):
+                markers.add(relative)
+        return keys, markers
+
+    def _keys(self) -> Iterator[str]:
+        yield from self._listing()[0]
 
     def _items(self, wanted: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        for key in self._keys():
+        keys, markers = self._listing()
+        for key in keys:
+            directory, _, name = key.rpartition("/")
             try:
-                yield key, self._metadata(key)
-            except KeyError:
+                if f"{directory}/.{name}.pending".lstrip("/") in markers:
+                    metadata = self._metadata(key)  # a replacement under way: the full check
+                else:
+                    metadata = json.loads(self._io.read_bytes(self._io.path(key + ".metadata")))
+            except (KeyError, FileNotFoundError):
                 continue  # deleted while we listed
+            yield key, metadata
 
     # -- writing -------------------------------------------------------------------------------
 

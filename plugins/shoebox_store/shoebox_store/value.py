@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -65,12 +66,12 @@ class Value:
     """A stored value, as encore.storage returned it.
 
     ``data`` is a readable binary stream, opened on first use (the same stream each time);
-    ``metadata`` a deep copy each time; ``size`` in bytes; ``created`` and ``modified`` as POSIX
+    ``metadata`` a deep copy each time (the store may hand over its JSON text); ``size`` in bytes; ``created`` and ``modified`` as POSIX
     timestamps (``created`` is ``None`` where the backend does not know it). Use it as a context
     manager (``with store.get(k) as data:``) or unpack it (``data, metadata = store.get(k)``).
     """
 
-    def __init__(self, opener: Opener, metadata: dict[str, Any], *, size: int,
+    def __init__(self, opener: Opener, metadata: dict[str, Any] | str, *, size: int,
                  created: float | None, modified: float | None) -> None:
         self._opener = opener
         self._metadata = metadata
@@ -89,6 +90,8 @@ class Value:
     @property
     def metadata(self) -> dict[str, Any]:
         """A deep copy of the value's metadata."""
+        if isinstance(self._metadata, str):  # JSON text: parsing it makes a fresh copy
+            return json.loads(self._metadata)  # type: ignore[no-any-return]
         return copy.deepcopy(self._metadata)
 
     def range(self, start: int | None = None, end: int | None = None) -> BinaryIO:
