@@ -78,7 +78,7 @@ def verify(store: ArchiveStore) -> list[str]:
     problems: list[str] = []
     if not store.readonly:
         store.flush()
-    for seq, path in sorted(store._files.items()):
+    for path in [store._files[seq] for seq in sorted(store._files)]:
         try:
             records, facts = scan(path)
             for _ in records:

@@ -98,6 +98,14 @@ class LocalIO:
         with open(path, "rb") as f:
             return f.read()
 
+    def read_many(self, paths: list[str]) -> Iterator[bytes | None]:
+        """The content of each file (None for a missing one), in order."""
+        for path in paths:
+            try:
+                yield self.read_bytes(path)
+            except FileNotFoundError:
+                yield None
+
     def token(self, path: str) -> Any:
         """What changes when ``path`` is replaced (None when it is missing)."""
         try:
@@ -178,6 +186,18 @@ class FsspecIO:
 
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
+
+    def read_many(self, paths: list[str]) -> Iterator[bytes | None]:
+        """The content of each object (None for a missing one), fetched concurrently where the
+        filesystem can, a batch at a time."""
+        for at in range(0, len(paths), 256):
+            batch = paths[at: at + 256]
+            found = self.fs.cat(batch, on_error="return") if batch else {}
+            if len(batch) == 1 and not isinstance(found, dict):
+                found = {batch[0]: found}
+            for path in batch:
+                got = found.get(path, found.get(self.fs._strip_protocol(path)))
+                yield bytes(got) if isinstance(got, (bytes, bytearray)) else None
 
     def token(self, path: str) -> Any:
         return None  # no cheap identity for an object: the marker checks must do

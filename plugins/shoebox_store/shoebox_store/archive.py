@@ -22,34 +22,18 @@ from typing import Any, BinaryIO
 import msgpack
 
 from . import _core
+from ._layout import MARKER, File, listing, prepare_directory
 from ._records import Replay, encode_set, with_txn
-from ._segment import INPROGRESS, SUFFIX, Entry, Segment, read_index, scan, seal_copy
+from ._segment import Entry, Segment, read_index, scan, seal_copy
 from .base import BaseStore
-from .errors import CorruptArchive, NotAStore, StoreError, StoreLocked, TruncatedArchive
+from .errors import CorruptArchive, StoreError, StoreLocked, TruncatedArchive
 from .value import ChunkStream, Value
 
 __all__ = ["ArchiveStore", "MARKER"]
 
-#: The file that marks a directory as an archive store (and says which version of the layout).
-MARKER = ".shoebox-store"
-MARKER_CONTENT = b"shoebox-store archive 1\n"
 _LOCK = ".lock"
 _pack = msgpack.Packer(use_bin_type=True).pack  # one packer for every record: no set-up per set
 _MiB = 1024 * 1024
-
-
-class _File:
-    """An archive opened for reading; closed when the last value using it is gone."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_RDONLY)
-
-    def __del__(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
 
 
 class ArchiveStore(BaseStore):
@@ -83,7 +67,7 @@ class ArchiveStore(BaseStore):
     # -- opening and closing -------------------------------------------------------------------
 
     def _open(self) -> None:
-        self._prepare_directory()
+        prepare_directory(self.path, readonly=self.readonly)
         if not self.readonly:
             self._lock_fd = os.open(os.path.join(self.path, _LOCK), os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -95,12 +79,12 @@ class ArchiveStore(BaseStore):
                                   "writing (open it with readonly=True to read)") from None
         self._index: dict[str, Entry] = {}
         self._files: dict[int, str] = {}
-        self._handles: dict[int, _File] = {}
+        self._handles: dict[int, File] = {}
         self._active: Segment | None = None
         self._staged: dict[str, Entry | None] | None = None
         self._txn: str | None = None
         self.rebuilt: list[str] = []  # archives whose index had to be rebuilt by scanning
-        sealed, unsealed = self._listing()
+        sealed, unsealed = listing(self.path)
         for seq in sorted(set(sealed) | set(unsealed)):
             if seq in sealed:
                 entries = read_index(sealed[seq])
@@ -127,32 +111,6 @@ class ArchiveStore(BaseStore):
                     self._index[key] = entry
         self._next_seq = max(self._files, default=0) + 1
         self._connected = True
-
-    def _prepare_directory(self) -> None:
-        marker = os.path.join(self.path, MARKER)
-        if os.path.exists(marker):
-            return
-        if self.readonly or (os.path.isdir(self.path) and os.listdir(self.path)):
-            what = "does not exist" if not os.path.exists(self.path) else (
-                f"is not an archive store (no {MARKER} file)")
-            raise NotAStore(f"{self.path} {what}", path=self.path)
-        os.makedirs(self.path, exist_ok=True)
-        temp = f"{marker}.{uuid.uuid4().hex[:8]}.tmp"
-        with open(temp, "wb") as f:
-            f.write(MARKER_CONTENT)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, marker)
-
-    def _listing(self) -> tuple[dict[int, str], dict[int, str]]:
-        sealed: dict[int, str] = {}
-        unsealed: dict[int, str] = {}
-        for name in os.listdir(self.path):
-            for suffix, into in ((SUFFIX, sealed), (INPROGRESS, unsealed)):
-                stem = name[: -len(suffix)]
-                if name.endswith(suffix) and stem.isdigit():
-                    into[int(stem)] = os.path.join(self.path, name)
-        return sealed, unsealed
 
     def _replay(self, path: str, seq: int) -> tuple[dict[str, Entry | None], list[int]]:
         records, facts = scan(path)
@@ -260,7 +218,7 @@ class ArchiveStore(BaseStore):
             self._active.write_block()
         handle = self._handles.get(seq)
         if handle is None:
-            handle = self._handles[seq] = _File(self._files[seq])
+            handle = self._handles[seq] = File(self._files[seq])
         record = os.pread(handle.fd, length, offset)
         if len(record) != length or _core.crc32c(record) != crc:
             raise CorruptArchive(f"a stored value fails its checksum ({length} bytes)",

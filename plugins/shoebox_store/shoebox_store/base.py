@@ -4,88 +4,29 @@ from __future__ import annotations
 
 import fnmatch
 import io
-import json
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
+from ._streams import as_stream, chunks, closing, dump_metadata
+from ._transaction import Transaction
 from .events import (
     EventManager,
     ProgressReporter,
     StoreDeleteEvent,
     StoreEvent,
     StoreSetEvent,
-    StoreTransactionEndEvent,
-    StoreTransactionStartEvent,
     StoreUpdateEvent,
 )
 from .keys import check_key, check_metadata
 from .value import Value
 
-__all__ = ["BaseStore", "Payload"]
+__all__ = ["BUFFER_SIZE", "BaseStore", "dump_metadata"]
 
 BUFFER_SIZE = 1048576
 _MISSING = object()
-
-#: What a backend is asked to store: the whole value, or its chunks in order.
-Payload = "bytes | Iterator[bytes]"
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-
-
-def dump_metadata(key: str, metadata: dict[str, Any]) -> str:
-    """Metadata as JSON text (as encore wrote it); names the key when a value is not JSON."""
-    try:
-        return _encode(metadata)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"metadata for key {key!r} is not JSON-serialisable: {exc}") from None
-
-
-def _as_stream(key: str, data: Any) -> Any:
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return io.BytesIO(data)
-    if isinstance(data, str) or not callable(getattr(data, "read", None)):
-        raise TypeError(f"data for key {key!r} must be bytes or a readable binary stream, not "
-                        f"{type(data).__name__}")
-    return data
-
-
-class _Transaction:
-    """The store's one transaction context; nested ``with`` blocks join the outermost one."""
-
-    def __init__(self, store: BaseStore, notes: str) -> None:
-        self.store = store
-        self.notes = notes
-
-    def __enter__(self) -> _Transaction:
-        store = self.store
-        if store._depth == 0:
-            store._queued = []
-            store._begin(self.notes)
-            store._emit(StoreTransactionStartEvent(store, notes=self.notes))
-        store._depth += 1
-        return self
-
-    def __exit__(self, exc_type: Any, *rest: Any) -> None:
-        store = self.store
-        store._depth -= 1
-        if exc_type is not None:
-            store._failed = True
-        if store._depth:
-            return
-        failed, store._failed = store._failed, False
-        queued, store._queued = store._queued, None
-        if failed:
-            store._rollback()
-        else:
-            store._commit()
-        store._emit(StoreTransactionEndEvent(store, notes=self.notes, committed=not failed))
-        if not failed and queued:
-            for event in queued:
-                store._emit(event)
 
 
 class BaseStore:
@@ -261,7 +202,7 @@ class BaseStore:
             existed = self._write(key, data.read(), metadata, text)  # all of it in one read
             data.close()
         else:
-            existed = self._write_stream(key, _as_stream(key, data), metadata, text,
+            existed = self._write_stream(key, as_stream(key, data), metadata, text,
                                          buffer_size, size)
         self._changed(StoreUpdateEvent if existed else StoreSetEvent, key, metadata)
 
@@ -269,7 +210,7 @@ class BaseStore:
                       buffer_size: int, size: int) -> bool:
         if not isinstance(buffer_size, int) or buffer_size <= 0:
             raise ValueError(f"buffer_size must be a positive int, not {buffer_size!r}")
-        with _closing(stream):
+        with closing(stream):
             first = stream.read(buffer_size)
             second = stream.read(buffer_size) if first else b""
             if not second:
@@ -277,7 +218,7 @@ class BaseStore:
             progress = ProgressReporter(self, self.event_manager, key=key, metadata=metadata,
                                         steps=size, message=f"Setting key {key!r}")
             with progress:
-                return self._write(key, _chunks(stream, buffer_size, (first, second), progress),
+                return self._write(key, chunks(stream, buffer_size, (first, second), progress),
                                    metadata, text)
 
     def set_data(self, key: str, data: Any, buffer_size: int = BUFFER_SIZE) -> None:
@@ -350,10 +291,10 @@ class BaseStore:
             for key, metadata in pairs:
                 self.update_metadata(key, metadata)
 
-    def transaction(self, notes: str = "") -> _Transaction:
+    def transaction(self, notes: str = "") -> Transaction:
         """A context manager grouping changes: transaction start and end events, modification
         events delivered at the end; backends that can make it atomic do."""
-        return _Transaction(self, notes)
+        return Transaction(self, notes)
 
     def from_file(self, key: str, path: str | os.PathLike[str],
                   buffer_size: int = BUFFER_SIZE) -> None:
@@ -411,32 +352,3 @@ class BaseStore:
 
 def _select(metadata: dict[str, Any], select: Iterable[str]) -> dict[str, Any]:
     return {name: metadata[name] for name in select if name in metadata}
-
-
-class _closing:
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> Any:
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        close = getattr(self.stream, "close", None)
-        if close is not None:
-            close()
-
-
-def _chunks(stream: Any, buffer_size: int, first: tuple[bytes, ...],
-            progress: ProgressReporter) -> Iterator[bytes]:
-    done = 0
-    for chunk in first:
-        done += len(chunk)
-        progress(done)
-        yield bytes(chunk)
-    while True:
-        chunk = stream.read(buffer_size)
-        if not chunk:
-            return
-        done += len(chunk)
-        progress(done)
-        yield bytes(chunk)

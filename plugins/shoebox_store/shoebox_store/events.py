@@ -53,6 +53,8 @@ class StoreEvent:
 class StoreTransactionEvent(StoreEvent):
     """Base class of the transaction events (attribute ``notes``)."""
 
+    notes: str
+
 
 class StoreTransactionStartEvent(StoreTransactionEvent):
     """A transaction began."""
@@ -64,6 +66,9 @@ class StoreTransactionEndEvent(StoreTransactionEvent):
 
 class StoreKeyEvent(StoreEvent):
     """Base class of events about one key (attributes ``key`` and ``metadata``)."""
+
+    key: str
+    metadata: Any
 
 
 class StoreModificationEvent(StoreKeyEvent):
@@ -93,17 +98,26 @@ class StoreDeleteEvent(StoreModificationEvent):
 class StoreProgressEvent(StoreKeyEvent):
     """Base class of progress events (``operation_id``, ``message``)."""
 
+    operation_id: int
+    message: str
+
 
 class StoreProgressStartEvent(StoreProgressEvent):
     """A long transfer starts; ``steps`` is its size in bytes, or -1 when unknown."""
+
+    steps: int
 
 
 class StoreProgressStepEvent(StoreProgressEvent):
     """A long transfer moved on; ``step`` is the number of bytes done so far."""
 
+    step: int
+
 
 class StoreProgressEndEvent(StoreProgressEvent):
     """A long transfer ended; ``exit_state`` is ``"normal"`` or ``"exception"``."""
+
+    exit_state: str
 
 
 class EventManager:

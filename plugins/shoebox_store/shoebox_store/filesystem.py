@@ -45,6 +45,9 @@ def init_shared_store(path: str, magic_fname: str = ".FSStore", *,
     magic = fsio.path(magic_fname)
     if fsio.exists(magic):
         return
+    if fsio.atomic_writes:  # an object appears whole or not at all
+        fsio.write(magic, MAGIC_CONTENT)
+        return
     if isinstance(fsio, LocalIO):
         os.makedirs(fsio.root, exist_ok=True)
     temp = fsio.path(f".{magic_fname}.{uuid.uuid4().hex[:12]}.tmp")
@@ -140,17 +143,17 @@ class FileSystemStore(BaseStore):
             try:
                 text = self._io.read_bytes(meta_path)
             except FileNotFoundError:
-                marker = self._marker(paths)
-                if marker is None and not self._io.exists(paths.marker):
+                was, marker = marker, self._marker(paths)
+                if was is None and marker is None and not self._io.exists(paths.marker):
                     raise KeyError(key) from None
-                continue
+                continue  # a temporary file we were sent to was renamed meanwhile
             snapshot, mtime = None, 0.0
             if with_data:
                 try:
                     snapshot, mtime = self._io.snapshot(data_path)
                 except FileNotFoundError:
-                    marker = self._marker(paths)
-                    if marker is not None or self._io.exists(paths.marker):
+                    was, marker = marker, self._marker(paths)
+                    if was is not None or marker is not None or self._io.exists(paths.marker):
                         continue
                     mtime = self._io.mtime(meta_path)  # metadata without data: an empty value
             now = self._marker(paths)
@@ -200,16 +203,20 @@ class FileSystemStore(BaseStore):
 
     def _items(self, wanted: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         keys, markers = self._listing()
+        plain = []
         for key in keys:
             directory, _, name = key.rpartition("/")
-            try:
-                if f"{directory}/.{name}.pending".lstrip("/") in markers:
-                    metadata = self._metadata(key)  # a replacement under way: the full check
-                else:
-                    metadata = json.loads(self._io.read_bytes(self._io.path(key + ".metadata")))
-            except (KeyError, FileNotFoundError):
-                continue  # deleted while we listed
-            yield key, metadata
+            if f"{directory}/.{name}.pending".lstrip("/") in markers:
+                try:
+                    yield key, self._metadata(key)  # a replacement under way: the full check
+                except KeyError:
+                    continue
+            else:
+                plain.append(key)
+        texts = self._io.read_many([self._io.path(key + ".metadata") for key in plain])
+        for key, text in zip(plain, texts):
+            if text is not None:  # None: deleted while we listed
+                yield key, json.loads(text)
 
     # -- writing -------------------------------------------------------------------------------
 

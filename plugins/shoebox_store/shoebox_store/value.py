@@ -66,9 +66,10 @@ class Value:
     """A stored value, as encore.storage returned it.
 
     ``data`` is a readable binary stream, opened on first use (the same stream each time);
-    ``metadata`` a deep copy each time (the store may hand over its JSON text); ``size`` in bytes; ``created`` and ``modified`` as POSIX
-    timestamps (``created`` is ``None`` where the backend does not know it). Use it as a context
-    manager (``with store.get(k) as data:``) or unpack it (``data, metadata = store.get(k)``).
+    ``metadata`` a deep copy each time (the store may hand over its JSON text); ``size`` in
+    bytes; ``created`` and ``modified`` as POSIX timestamps (``created`` is ``None`` where the
+    backend does not know it). Use it as a context manager (``with store.get(k) as data:``) or
+    unpack it (``data, metadata = store.get(k)``).
     """
 
     def __init__(self, opener: Opener, metadata: dict[str, Any] | str, *, size: int,

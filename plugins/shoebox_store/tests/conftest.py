@@ -30,6 +30,9 @@ def s3_options(moto: Any) -> dict[str, Any]:
             "config_kwargs": {"retries": {"max_attempts": 1}}}
 
 
+_BUCKETS: dict[str, str] = {}  # the S3 server's bucket for these tests (made on first use)
+
+
 def _new_store(kind: str, base: Path, request: pytest.FixtureRequest, **options: Any) -> Any:
     name = f"{kind}-{uuid.uuid4().hex[:8]}"
     if kind == "archive":
@@ -45,12 +48,15 @@ def _new_store(kind: str, base: Path, request: pytest.FixtureRequest, **options:
     if kind == "fs-s3":
         # Each store has a bucket of its own on the session's server (no reset needed).
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-        storage = s3_options(request.getfixturevalue("moto_server"))
-        import s3fs
+        server = request.getfixturevalue("moto_server")
+        storage = s3_options(server)
+        bucket = _BUCKETS.get(server.endpoint_url)
+        if bucket is None:
+            import s3fs
 
-        bucket = f"store-{uuid.uuid4().hex[:12]}"
-        s3fs.S3FileSystem(**storage).mkdir(bucket)
-        root = f"s3://{bucket}/some/prefix"
+            bucket = _BUCKETS[server.endpoint_url] = f"store-{uuid.uuid4().hex[:12]}"
+            s3fs.S3FileSystem(**storage).mkdir(bucket)
+        root = f"s3://{bucket}/{name}/prefix"  # a new prefix: a new, empty store
         init_shared_store(root, storage_options=storage)
         return FileSystemStore(root, storage_options=storage, **options)
     raise ValueError(kind)

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shoebox_core.errors import CorruptArchive
 from shoebox_core.roll_manager import ReadingRollManager
-from shoebox_store import ArchiveStore, NotAStore, StoreError, StoreLocked
-from shoebox_store import _compact, _segment
+
+from shoebox_store import ArchiveStore, NotAStore, StoreError, StoreLocked, _compact, _segment
 
 
 def state(store: ArchiveStore) -> dict[str, tuple[bytes, dict[str, Any]]]:
@@ -179,9 +178,9 @@ def test_compaction_interrupted_at_every_step_loses_and_revives_nothing(
         expected = state(store)
         calls = {"n": 0}
 
-        def counted(real: Any) -> Any:
+        def counted(real: Any, calls: dict[str, int] = calls, step: int = step) -> Any:
             def call(*args: Any) -> Any:
-                if calls["n"] == step:  # noqa: B023 (the step of this round)
+                if calls["n"] == step:
                     raise KeyboardInterrupt("crash")
                 calls["n"] += 1
                 return real(*args)

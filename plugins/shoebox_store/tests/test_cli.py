@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shoebox_core.cli import main
+
 from shoebox_store import ArchiveStore, FileSystemStore, init_shared_store
 
 

@@ -149,15 +149,20 @@ def test_encore_set_was_not_atomic_and_ours_is(tmp_path: Path) -> None:
         seen: list[tuple[bytes, Any]] = []
 
         class Spy(io.BytesIO):
+            def __init__(self, data: bytes, store: Any, seen: list[tuple[bytes, Any]]) -> None:
+                super().__init__(data)
+                self.store, self.seen = store, seen
+
             def read(self, *args: Any) -> bytes:  # a reader looks while the set streams
                 chunk = super().read(*args)
                 if chunk:
-                    value = store.get("k")
+                    value = self.store.get("k")
                     with value.data as data:
-                        seen.append((data.read(), value.metadata["v"]))
+                        self.seen.append((data.read(), value.metadata["v"]))
                 return chunk
 
-        store.set("k", (Spy(b"new data, much longer"), {"v": "new"}), buffer_size=4)
+        store.set("k", (Spy(b"new data, much longer", store, seen), {"v": "new"}),
+                  buffer_size=4)
         consistent = all((d, m) in ((b"old data", "old"), (b"new data, much longer", "new"))
                          for d, m in seen)
         assert seen and consistent is atomic, seen
