@@ -2,12 +2,12 @@
 
 The archive store writes and reads shoebox format-2 files itself (it needs each record's byte
 offset, and an index block the core's writer does not make). Only this module imports the
-core's private format module, so a reorganisation of the core changes only these lines.
+core's format module (:mod:`shoebox_core.format.v2`), so a change there touches only these lines.
 """
 
 from __future__ import annotations
 
-from shoebox_core._v2 import (
+from shoebox_core.format.v2 import (
     ARRAY32,
     BLOCK_HEADER,
     BLOCK_HEADER_SIZE,
