@@ -10,19 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_testdata import TEST1_METADATA
 
 from shoebox_store import ArchiveStore, FileSystemStore, init_shared_store
 
 pytest_plugins = ["shoebox_core.testing.servers"]
 
 BACKENDS = ["archive", "fs-local", "fs-memory", "fs-s3"]
-
-#: Metadata with a value of every JSON type (as encore's own tests use).
-TEST1_METADATA = {
-    "a_str": "test3", "an_int": 1, "a_float": 2.0, "a_bool": True, "a_null": None,
-    "a_list": ["one", "two", "three"], "a_dict": {"one": 1, "two": 2, "three": 3},
-}
-
 
 def s3_options(moto: Any) -> dict[str, Any]:
     """s3fs options reaching the test's moto server, failing fast, uncached."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEST1_METADATA
+from store_testdata import TEST1_METADATA
 
 from shoebox_store import InvalidKey, Value
 
