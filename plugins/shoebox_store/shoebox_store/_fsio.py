@@ -56,10 +56,9 @@ class _PreadStream(io.RawIOBase):
         n = min(len(view), self._end - self._at)
         if n <= 0:
             return 0
-        data = os.pread(self._snapshot.f.fileno(), n, self._at)
-        view[: len(data)] = data
-        self._at += len(data)
-        return len(data)
+        got = os.preadv(self._snapshot.f.fileno(), [view[:n]], self._at)  # straight into it
+        self._at += got
+        return got
 
 
 class _Snapshot:
@@ -72,6 +71,20 @@ class _Snapshot:
 
     def open(self, start: int, end: int) -> BinaryIO:
         return io.BufferedReader(_PreadStream(self, start, end))  # type: ignore[return-value]
+
+
+class _BytesSnapshot:
+    """A small file's content, read at once."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def open(self, start: int, end: int) -> BinaryIO:
+        return io.BytesIO(self.data[start:end])
+
+
+_SMALL = 64 * 1024
 
 
 class LocalIO:
@@ -114,9 +127,12 @@ class LocalIO:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def snapshot(self, path: str) -> tuple[_Snapshot, float]:
+    def snapshot(self, path: str) -> tuple[Any, float]:
         f = open(path, "rb", buffering=0)  # noqa: SIM115 (kept by the snapshot)
         st = os.fstat(f.fileno())
+        if st.st_size <= _SMALL:  # read small files at once: one read, no file kept open
+            with f:
+                return _BytesSnapshot(f.readall()), st.st_mtime
         return _Snapshot(f, st.st_size), st.st_mtime
 
     def mtime(self, path: str) -> float:

@@ -109,6 +109,8 @@ class FileSystemStore(BaseStore):
 
     def _marker(self, paths: _Paths) -> tuple[str, str] | None:
         """The temporary files of a committed, unfinished replacement of the key, if any."""
+        if not self._io.exists(paths.marker):  # a stat: cheaper than a failed open
+            return None
         try:
             text = self._io.read_bytes(paths.marker)
         except FileNotFoundError:
@@ -128,7 +130,9 @@ class FileSystemStore(BaseStore):
         return (data if self._io.exists(data) else paths.data,
                 metadata if self._io.exists(metadata) else paths.metadata, marker)
 
-    def _read(self, key: str, *, with_data: bool) -> tuple[dict[str, Any], Any, float]:
+    def _read(self, key: str, *, with_data: bool) -> tuple[str, Any, float, str]:
+        """The metadata text, a snapshot of the data file (if asked), the modification time and
+        the metadata file of the key's committed value."""
         paths = _Paths(self._io, key)
         marker = None
         for _ in range(_RETRIES):
@@ -160,23 +164,21 @@ class FileSystemStore(BaseStore):
             if now != marker or self._io.token(meta_path) != before:
                 marker = now
                 continue  # replaced while we read: read again
-            try:
-                metadata = json.loads(text.decode("utf-8"))
-            except ValueError as exc:
-                raise ValueError(f"{meta_path}: metadata of key {key!r} is not JSON: {exc}"
-                                 ) from None
-            return metadata, snapshot, mtime
+            return text.decode("utf-8", "replace"), snapshot, mtime, meta_path
         raise OSError(f"key {key!r} kept changing while it was read ({_RETRIES} attempts)")
 
     def _lookup(self, key: str) -> Value:
-        metadata, snapshot, mtime = self._read(key, with_data=True)
+        text, snapshot, mtime, path = self._read(key, with_data=True)
+        _parse(key, path, text)  # a damaged metadata file is reported here, by name
+        metadata = text  # each .metadata parses it again: a fresh copy, cheaper than deepcopy
         if snapshot is None:
             return Value(lambda start, end: _empty(), metadata, size=0, created=None,
                          modified=mtime)
         return Value(snapshot.open, metadata, size=snapshot.size, created=None, modified=mtime)
 
     def _metadata(self, key: str) -> dict[str, Any]:
-        return self._read(key, with_data=False)[0]
+        text, _, _, path = self._read(key, with_data=False)
+        return _parse(key, path, text)
 
     def _exists(self, key: str) -> bool:
         paths = _Paths(self._io, key)
@@ -282,6 +284,16 @@ class FileSystemStore(BaseStore):
         self._io.remove(paths.metadata)  # the key is gone from here on
         self._io.remove(paths.data)
         return metadata
+
+
+def _parse(key: str, path: str, text: str) -> dict[str, Any]:
+    try:
+        metadata = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: metadata of key {key!r} is not JSON: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: metadata of key {key!r} is not a JSON object")
+    return metadata  # type: ignore[no-any-return]
 
 
 def _empty() -> Any:
