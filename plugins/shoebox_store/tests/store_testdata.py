@@ -1,4 +1,4 @@
-"""Data the store tests share (a module of its own: test modules cannot import conftest)."""
+"""Data the store tests share (a module of its own: test modules do not import conftest)."""
 
 from __future__ import annotations
 
