@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from types import SimpleNamespace
 from typing import Any
 
 from .errors import InvalidKey
@@ -141,7 +143,12 @@ def _put(store: Any, args: argparse.Namespace) -> int:
     metadata.update(_pairs(args.meta, "--meta"))
     _progress_bar(store, args)
     source = sys.stdin.buffer if args.source == "-" else open(args.source, "rb")  # noqa: SIM115
-    store.set(args.key, (source, metadata))
+    try:
+        size = os.fstat(source.fileno()).st_size if args.source != "-" else -1
+    except (OSError, ValueError):
+        size = -1
+    # A value with a size: the progress bar knows the total.
+    store.set(args.key, SimpleNamespace(data=source, metadata=metadata, size=size))
     return EXIT_OK
 
 

@@ -54,8 +54,11 @@ def test_a_round_trip_through_every_action(tmp_path: Path, kind: str) -> None:
     assert made.returncode == 0 and kind.encode() in made.stdout, made.stderr
     source = tmp_path / "in.bin"
     source.write_bytes(os.urandom(3 * 1024 * 1024))
-    assert shoebox("store", "put", store, "big/file", str(source), "-m", "n=3",
-                   "-m", "who=me", "--no-progress").returncode == 0
+    put = shoebox("store", "put", store, "big/file", str(source), "-m", "n=3", "-m", "who=me",
+                  "--progress")
+    assert put.returncode == 0 and b"big/file" in put.stderr and b"/3.15M" in put.stderr  # a bar
+    quiet = shoebox("store", "get", store, "big/file", str(tmp_path / "x"), "--no-progress")
+    assert quiet.returncode == 0 and quiet.stderr == b""
     assert shoebox("store", "put", store, "note", "--meta-json", '{"n": 4, "tags": ["a"]}',
                    stdin=b"from stdin").returncode == 0
     assert shoebox("store", "ls", store).stdout.decode().split() == ["big/file", "note"]
