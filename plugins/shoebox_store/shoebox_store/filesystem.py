@@ -143,9 +143,8 @@ class FileSystemStore(BaseStore):
                 data_path, meta_path = paths.data, paths.metadata
             else:
                 data_path, meta_path, marker = self._current(paths)
-            before = self._io.token(meta_path)
             try:
-                text = self._io.read_bytes(meta_path)
+                text, before = self._io.read_with_token(meta_path)
             except FileNotFoundError:
                 was, marker = marker, self._marker(paths)
                 if was is None and marker is None and not self._io.exists(paths.marker):
