@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -44,21 +45,29 @@ class RecordingCallback(ArchiveCallback):
         self.active[filename] = False
 
 
+# The framing as docs/FORMAT.md lays it out, written here again on purpose: archive_layout is the
+# tests' independent oracle of what the writer put on disk, so it shares no code with the format
+# API (shoebox_core.format's pack/parse pairs) it checks.
+_FIXED_FILE_HEADER = struct.Struct("<8sHHI")  # magic, version, flags, fields_len
+_BLOCK_HEADER = struct.Struct("<16sIIIBBHI")  # sync, stored, raw, count, kind, codec, flags, crc
+_HEADER_CRC = 4
+
+
 def archive_layout(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Walk the blocks of a sealed, uncompressed v2 archive (independently of the reader).
+    """Walk the blocks of a sealed, uncompressed v2 archive (independently of the format API).
 
     Returns one dict per block: ``offset``, ``end``, ``kind``, ``count``, ``codec`` and, for
     uncompressed record blocks, ``records`` (the raw msgpack-decoded records).
     """
     data = Path(path).read_bytes()
-    fixed = _v2.FILE_HEADER.unpack_from(data)
-    offset = _v2.FILE_HEADER.size + fixed[3] + 4
+    fixed = _FIXED_FILE_HEADER.unpack_from(data)
+    offset = _FIXED_FILE_HEADER.size + fixed[3] + _HEADER_CRC
     blocks = []
     while offset < len(data):
-        sync, stored, raw_len, count, kind, codec, flags, crc = _v2.BLOCK_HEADER.unpack_from(
+        sync, stored, raw_len, count, kind, codec, flags, crc = _BLOCK_HEADER.unpack_from(
             data, offset
         )
-        body_start = offset + _v2.BLOCK_HEADER_SIZE
+        body_start = offset + _BLOCK_HEADER.size + _HEADER_CRC
         body = data[body_start : body_start + stored]
         block = {"offset": offset, "end": body_start + stored, "kind": kind, "count": count,
                  "codec": codec}

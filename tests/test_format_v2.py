@@ -274,13 +274,14 @@ def test_data_appended_after_the_end_marker_is_reported(small_archive):
 # -- hand-built archives: extensions --------------------------------------------------------------
 def _records_block(sync: bytes, records, *, flags: int = 0) -> bytes:
     body = msgpack.packb(list(records), use_bin_type=True)
-    head = _v2.BLOCK_HEADER.pack(sync, len(body), len(body), len(records), _v2.KIND_RECORDS,
-                                 _v2.CODEC_NONE, flags, _v2.crc32c(body))
-    return head + _v2.crc32c(head).to_bytes(4, "little") + body
+    head = _v2.pack_block_header(sync, kind=_v2.KIND_RECORDS, count=len(records),
+                                 stored=len(body), raw_len=len(body), codec=_v2.CODEC_NONE,
+                                 body_crc=_v2.crc32c(body), flags=flags)
+    return head + body
 
 
 def _header(sync: bytes) -> bytes:
-    return _v2.encode_file_header({"sync": sync, "created_ns": 1, "seq": 0, "codec": "none",
+    return _v2.pack_file_header({"sync": sync, "created_ns": 1, "seq": 0, "codec": "none",
                                    "future field": {"nested": [1, 2]}})
 
 

@@ -169,9 +169,8 @@ def test_a_lying_v2_block_length_does_not_allocate_it(tmp_path: Path, v2_plain: 
                                                       lenient: bool) -> None:
     """A block header with valid checksums claiming ~1 GiB, in a file of a few KB."""
     fields, header_len = _v2.read_file_header(io.BytesIO(v2_plain), "x")
-    head = _v2.BLOCK_HEADER.pack(fields["sync"], _v2.MAX_BLOCK, _v2.MAX_BLOCK, 1,
-                                 _v2.KIND_RECORDS, 0, 0, 0)
-    head += _v2.crc32c(head).to_bytes(4, "little")
+    head = _v2.pack_block_header(fields["sync"], kind=_v2.KIND_RECORDS, count=1,
+                                 stored=_v2.MAX_BLOCK, raw_len=_v2.MAX_BLOCK, codec=0, body_crc=0)
     path = tmp_path / "liar.events"
     path.write_bytes(v2_plain[:header_len] + head + b"\x00" * 4000)
     assert _peak_mib(path, lenient) < 32

@@ -176,7 +176,7 @@ def test_empty_and_zero_record_files_in_the_middle_are_skipped(tmp_path, fake_cl
     (tmp_path / "test_b_empty.events").write_bytes(b"")
     sync = _v2.new_sync()
     created = int((fake_clock.time() - 5) * 1e9)
-    zero = _v2.encode_file_header({"sync": sync, "created_ns": created, "seq": 0})
+    zero = _v2.pack_file_header({"sync": sync, "created_ns": created, "seq": 0})
     zero += _v2.encode_end_block(sync, 0, {})
     (tmp_path / "test_b_zero.events").write_bytes(zero)
     assert sealed
@@ -226,7 +226,11 @@ def test_context_manager_closes_the_current_file(tmp_path, recorder):
         reader.read()
         reader.read()
         reader.read()  # now in the second file
-        assert open_fds_to(str(tmp_path)) == [str(tmp_path / "test_000001.events")]
+        # The first file is closed once read; the others are still open from finding the write
+        # order, to be read without opening them again.
+        assert sorted(open_fds_to(str(tmp_path))) == [
+            str(tmp_path / f"test_00000{i}.events") for i in (1, 2)
+        ]
         assert recorder.active == {str(tmp_path / "test_000000.events"): False,
                                    str(tmp_path / "test_000001.events"): True}
     assert open_fds_to(str(tmp_path)) == []

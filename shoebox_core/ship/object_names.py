@@ -220,17 +220,17 @@ class ObjectNamer:
 def archive_facts(path: str, name: str | None = None, *, metadata: bool = False) -> ArchiveFacts:
     """What an object name may use about the archive at ``path`` (see
     :class:`~shoebox_core.ship.object_names.ArchiveFacts`); ``metadata`` reads the first record."""
-    from ..read.manager import open_archive, read_archive
-    from ..read.sources import Source
+    from ..read.manager import read_archive
+    from ..read.sources import Source, open_archive
 
     source = Source(path, os.path.getsize(path))
     created: int | None = None
     host = ""
     seq: int | None = None
-    raw, _stream, kind, header = open_archive(source)
-    try:
-        if kind == "v2" and header is not None:
-            fields = header[0]
+    with open_archive(source) as opened:
+        header = opened.archive.header
+        if header is not None:
+            fields = header.fields
             if isinstance(fields.get("created_ns"), int):
                 created = fields["created_ns"]
             writer = fields.get("writer")
@@ -238,8 +238,6 @@ def archive_facts(path: str, name: str | None = None, *, metadata: bool = False)
                 host = writer.rsplit(":", 1)[0]
             if isinstance(fields.get("seq"), int):
                 seq = fields["seq"]
-    finally:
-        raw.close()
     if created is None:
         created = os.stat(path).st_mtime_ns  # a legacy file: no header
     first: Mapping[str, str] = {}

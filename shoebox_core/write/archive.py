@@ -66,7 +66,7 @@ class ActiveArchive:
                 import zstandard
 
                 self._compressor = zstandard.ZstdCompressor(level=compression_level)
-            header = _v2.encode_file_header(
+            header = _v2.pack_file_header(
                 {
                     "sync": self.sync,
                     "created_ns": int(created * 1e9),
@@ -171,21 +171,22 @@ class ActiveArchive:
         if not self.pending:
             return
         prefix = _v2.ARRAY32.pack(0xDD, self.pending)
-        view = b"".join(self.parts)
         if self._compressor is not None:
-            raw = prefix + view
+            # The records are joined once, behind their prefix: the compressor reads one buffer.
+            raw = b"".join([prefix, *self.parts])
             body: Any = self._compressor.compress(raw)
             head = _v2.encode_block_header(
                 self.sync, _v2.KIND_RECORDS, self.pending, body, len(raw), self.codec
             )
             chunks = [head, body]
         else:
-            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            view = b"".join(self.parts)
             raw_len = len(prefix) + len(view)
-            head = _v2.BLOCK_HEADER.pack(
-                self.sync, raw_len, raw_len, self.pending, _v2.KIND_RECORDS, 0, 0, crc
+            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            head = _v2.pack_block_header(
+                self.sync, kind=_v2.KIND_RECORDS, count=self.pending, stored=raw_len,
+                raw_len=raw_len, codec=_v2.CODEC_NONE, body_crc=crc,
             )
-            head += _v2.crc32c(head).to_bytes(4, "little")
             chunks = [head, prefix, view]
         self._io("append a block to", _write_all, self.fd, chunks)
         self.parts = []
