@@ -16,6 +16,7 @@ from typing import IO, Any, BinaryIO, cast
 from ..errors import CorruptArchive, TruncatedArchive
 from . import v1 as _v1
 from . import v2 as _v2
+from .blocks import iter_blocks
 from .compressed import decompressing_reader, sniff_compression
 
 __all__ = ["ArchiveStream", "open_stream", "read_records"]
@@ -51,7 +52,7 @@ class ArchiveStream:
         An empty file has no records; a file of unknown kind is damage from its first byte.
         """
         if self.kind == "v2":
-            yield from _v2.iter_blocks(self.stream, self.path, lenient=lenient, report=report,
+            yield from iter_blocks(self.stream, self.path, lenient=lenient, report=report,
                                        header=self.header)
         elif self.kind == "v1":
             legacy = _v1.iter_records(self.stream, self.path, lenient=lenient, report=report)
@@ -80,7 +81,8 @@ def open_stream(
     else:
         # Put the sniffed bytes back in front of the decompressor, without seeking: ``raw`` may
         # be a pipe, and a remote file would fetch its start again.
-        inner = decompressing_reader(_v2._Source(cast(BinaryIO, raw), head), compression)
+        inner = decompressing_reader(cast(IO[bytes], _v2._Source(cast(BinaryIO, raw), head)),
+                                     compression)
         head = inner.read(_SNIFF)
         stream = _v2._Source(cast(BinaryIO, inner), head)
     if not head:

@@ -16,7 +16,7 @@ from typing import IO, Any
 import msgpack
 
 from .._fsutil import INPROGRESS_SUFFIX
-from ..errors import CorruptArchive, ShoeboxError
+from ..errors import ShoeboxError
 from ..format import v2 as _v2
 from ..read.manager import Damage, read_archive
 from ..read.sources import OpenedArchive, Source, find_sources, in_write_order, open_archive
@@ -155,7 +155,7 @@ def _describe_v1(opened: OpenedArchive, size: int | None, compression: str | Non
     try:
         for batch in opened.archive.batches():
             records += len(batch)
-    except Exception as exc:  # noqa: BLE001 (damage of any kind, compressed data too)
+    except Exception as exc:  # damage of any kind, in compressed data too
         return ArchiveInfo(path, size, "damaged", format="v1", compression=compression,
                            records=records, problem=str(exc))
     return ArchiveInfo(path, size, "legacy", format="v1", compression=compression,
@@ -189,7 +189,7 @@ def _end_marker(
                     fields = msgpack.unpackb(body, raw=False)
                 except Exception:
                     fields = {}
-                return block.count, fields if isinstance(fields, dict) else {}
+                return block.record_count, fields if isinstance(fields, dict) else {}
         at = tail.rfind(sync, 0, at)
     return None
 
@@ -210,7 +210,7 @@ def _walk(info: ArchiveInfo, stream: Any, sync: bytes, offset: int, *, seekable:
             state = "truncated" if len(head) < _v2.BLOCK_HEADER_SIZE else "damaged"
             return _replace(info, state=state, records=records,
                             problem=f"bad block header at byte {offset}")
-        stored, count, kind = block.stored, block.count, block.kind
+        stored, count, kind = block.stored, block.record_count, block.kind
         if seekable:
             here = stream.tell()
             stream.seek(stored, os.SEEK_CUR)
