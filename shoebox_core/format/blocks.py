@@ -8,6 +8,7 @@ Its framing (file and block headers, sync markers) is :mod:`.v2`'s.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any, BinaryIO
 
 import msgpack
@@ -36,31 +37,10 @@ from .v2 import (
 __all__ = ["iter_blocks", "iter_records"]
 
 
-def iter_records(
-    stream: BinaryIO,
-    path: str,
-    *,
-    lenient: bool = False,
-    report: Report | None = None,
-    header: FileHeader | None = None,
-    start: int | None = None,
-    stop: int | None = None,
-) -> Iterator[Record]:
-    """Yield ``(metadata, payload)`` from a v2 archive, checking every checksum.
-
-    Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
-    ends before its end marker) with the path and the byte offset where the bad block starts.
-    Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
-    the next block whose header and body checksums are good.
-
-    ``header``: the file header already read (``stream`` is then at its first block). A part of
-    a file: ``start``, the offset of a block (see :func:`find_sync`) that ``stream`` is at, and
-    ``stop``: no block starting at or after ``stop`` is read. Ranges that split a file at any
-    byte offsets, each read from the first block starting in it, read every block once.
-    """
-    for block in iter_blocks(stream, path, lenient=lenient, report=report, header=header,
-                             start=start, stop=stop):
-        yield from block
+def iter_records(stream: BinaryIO, path: str, **options: Any) -> Iterator[Record]:
+    """Yield ``(metadata, payload)`` from a v2 archive, checking every checksum; ``options`` as
+    :func:`iter_blocks` (``lenient``, ``report``, ``header``, ``start``, ``stop``)."""
+    return chain.from_iterable(iter_blocks(stream, path, **options))
 
 
 def iter_blocks(
@@ -73,9 +53,20 @@ def iter_blocks(
     start: int | None = None,
     stop: int | None = None,
 ) -> Iterator[tuple[Record, ...]]:
-    """Like :func:`iter_records`, a block at a time: yields the tuple of each RECORDS block's
-    records once the whole block is checked (``itertools.chain.from_iterable`` flattens them
-    with no Python code run per record)."""
+    """The records of a v2 archive a block at a time: the tuple of each RECORDS block's records,
+    once the whole block is checked (``itertools.chain.from_iterable`` flattens them with no
+    Python code run per record).
+
+    Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
+    ends before its end marker) with the path and the byte offset where the bad block starts.
+    Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
+    the next block whose header and body checksums are good.
+
+    ``header``: the file header already read (``stream`` is then at its first block). A part of
+    a file: ``start``, the offset of a block (see :func:`find_sync`) that ``stream`` is at, and
+    ``stop``: no block starting at or after ``stop`` is read. Ranges that split a file at any
+    byte offsets, each read from the first block starting in it, read every block once.
+    """
     fields, offset = header if header is not None else read_file_header(stream, path)
     # Read from a later block, the end marker's count covers blocks this read skipped.
     partial = start is not None and start != offset
