@@ -162,7 +162,7 @@ class WritingRollManager(RecordIntake):
                 if archive is None:
                     archive = self._open_archive(closing=closing)
                 done, due = self._policy.take(archive, batch, done, count)
-                if due:
+                if due or self._policy.asks_to_roll(archive):
                     self._seal_active()
         except BaseException as exc:
             broken = self._archive

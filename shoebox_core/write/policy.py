@@ -87,25 +87,28 @@ class RollPolicy:
     def take(
         self, archive: ActiveArchive, records: Sequence[bytes], start: int, end: int
     ) -> tuple[int, bool]:
-        """Put encoded ``records[start:end]`` into ``archive`` until a roll is due.
+        """Put encoded ``records[start:end]`` into ``archive`` until a limit is reached.
 
-        Returns the index of the first record not taken and whether the archive must roll now
-        (after the last record taken). With a per-write checker, one record is taken per call,
-        so that a checker that raises leaves every record accounted for.
+        Returns the index of the first record not taken and whether a limit says roll now (after
+        the last record taken). With a per-write checker, one record is taken per call: the
+        caller then asks :meth:`asks_to_roll`, so a checker that raises leaves every record
+        accounted for.
         """
-        per_write = self.per_write
-        if per_write:
+        if self.per_write:
             end = start + 1
         while True:
             start = archive.take(records, start, end)
             if self._reached(archive):
                 return start, True
             if start >= end:
-                break
-        for checker in per_write:
+                return start, False
+
+    def asks_to_roll(self, archive: ActiveArchive) -> bool:
+        """Ask the per-write checkers, after a record was taken: whether one says roll now."""
+        for checker in self.per_write:
             if checker.check(archive):
-                return start, True
-        return start, False
+                return True
+        return False
 
     def _reached(self, archive: ActiveArchive) -> bool:
         """Whether the archive holds ``max_records`` records or ``max_bytes`` bytes on disk."""
