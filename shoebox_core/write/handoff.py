@@ -106,9 +106,9 @@ class Handoff:
                     self.hand_over(archive, resumed=True)
         return found
 
-    def close(self, timeout: float | None, directory: str) -> list[CallbackError]:
-        """Wait (up to ``timeout``) for the queued chains; return and forget every callback
-        error so far."""
+    def close(self, timeout: float | None, directory: str) -> None:
+        """Wait (up to ``timeout``) for the queued chains, then raise the callback errors so far,
+        if any (one CallbackError: the first, or one that counts them), and forget them."""
         if self.closer is not None:
             if not self.closer.close(timeout):
                 log.warning(
@@ -119,7 +119,17 @@ class Handoff:
             self.errors.extend(self.closer.errors)
             self.closer.errors = []
         errors, self.errors = self.errors, []
-        return errors
+        if not errors:
+            return
+        first = errors[0]
+        if len(errors) == 1:
+            raise first
+        raise CallbackError(
+            f"{len(errors)} callback failures; first: {first}",
+            callback=first.callback,
+            path=first.path,
+            skipped=first.skipped,
+        ) from first
 
     def stats(self, sealed: int) -> ShippingStats:
         """The chain's counters; ``sealed`` is how many files the writer sealed (what a chain run
