@@ -15,6 +15,7 @@ from shoebox_core.clock import Clock, FakeClock
 from shoebox_core.errors import ConfigError
 from shoebox_core.plugin import ShoeboxPluginManager, fresh_plugin_manager
 from shoebox_core.testing import FakeArchive, RollCheckerContract
+from shoebox_core.write.checkers import RollNeeds
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "shoebox_timecheck"
 
@@ -107,7 +108,7 @@ def test_checks_are_polled_by_the_timer_and_nothing_happens_before_start(
     checker_class: type, options: dict[str, object]
 ) -> None:
     checker = checker_class(**options)
-    assert checker.check._shoebox_fast == "time"
+    assert checker.needs(FakeArchive()) == RollNeeds(timed=True)
     assert checker.check(FakeArchive(record_count=3)) is False
     assert checker.seconds_left(FakeArchive(record_count=3)) is None
 

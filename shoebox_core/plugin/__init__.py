@@ -25,7 +25,8 @@ and write the module::
     def shoebox_roll_checkers():
         yield Strategy("lines", LineRollChecker, "Roll after N records.")
 
-The protocols a strategy implements are :class:`RollChecker`, :class:`ArchiveCallback` and
+The protocols a strategy implements are :class:`RollChecker` (which declares what it needs with
+a :class:`RollNeeds`), :class:`ArchiveCallback` and
 :class:`Transfer` (an uploading callback); :func:`number` and :func:`boolean` check options the
 way the core's own strategies do, and the errors (:class:`ConfigError` for a bad option...) are
 the core's. Test with :mod:`shoebox_core.testing` (fresh plugin manager, fake clock, contract
@@ -66,6 +67,7 @@ __all__ = [
     "PluginError",
     "PluginFailure",
     "RollChecker",
+    "RollNeeds",
     "ShoeboxError",
     "ShoeboxPluginManager",
     "Strategy",
@@ -92,6 +94,7 @@ _LAZY = {
     "ConfigError": ("shoebox_core.errors", "ConfigError"),
     "PluginError": ("shoebox_core.errors", "PluginError"),
     "RollChecker": ("shoebox_core.write.checkers", "RollChecker"),
+    "RollNeeds": ("shoebox_core.write.checkers", "RollNeeds"),
     "ShoeboxError": ("shoebox_core.errors", "ShoeboxError"),
     "Transfer": ("shoebox_core.ship.transfer", "Transfer"),
     "TransferError": ("shoebox_core.ship.transfer", "TransferError"),
