@@ -18,11 +18,15 @@ from shoebox_core import plugin as plugins
 from shoebox_core.clock import Clock
 from shoebox_core.errors import ConfigError, PluginError
 from shoebox_core.plugin import Strategy, _builtins, hookimpl
-from shoebox_core.plugin._spec import HOOK_BY_KIND, KINDS, ShoeboxSpec
+from shoebox_core.plugin._kinds import KINDS, STRATEGY_KINDS, kinds_for_section
+from shoebox_core.plugin._spec import ShoeboxSpec
 from shoebox_core.testing import RollCheckerContract
 from shoebox_core.write.checkers import MB, CountRollChecker, NeverRollChecker, SizeRollChecker
 
 pytest_plugins = ["shoebox_core.testing"]
+
+# The hooks as pluggy sees them in the spec class: the meta-tests compare everything else to these.
+_HOOKS = sorted(name for name in vars(ShoeboxSpec) if name.startswith("shoebox_"))
 
 
 class LinesChecker:
@@ -105,10 +109,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_every_hook_is_documented_and_gathers_one_kind() -> None:
-    assert set(HOOK_BY_KIND) == set(KINDS) == {"roll_checker", "namer", "callback", "transfer"}
-    for hook in HOOK_BY_KIND.values():
+    assert sorted(k.hook for k in KINDS) == sorted(_HOOKS)
+    assert [k.name for k in KINDS] == ["roll_checker", "namer", "callback", "transfer",
+                                       "subcommand"]
+    for hook in _HOOKS:
         doc = inspect.getdoc(getattr(ShoeboxSpec, hook)) or ""
-        assert "Not first-result" in doc and "Example::" in doc and "@hookimpl" in doc, hook
+        assert "not first-result" in doc and "Example::" in doc and "@hookimpl" in doc, hook
         opts = plugins.ShoeboxPluginManager().hook.__dict__[hook].spec.opts
         assert not opts["firstresult"]
     assert hookimpl.project_name == "shoebox"
@@ -138,7 +144,7 @@ def test_builtins_are_a_plugin_attributed_to_shoebox_core() -> None:
     manager = plugins.fresh_plugin_manager(entry_points=False)
     assert manager.is_registered(_builtins)
     version = metadata.version("shoebox-core")
-    names = {kind: {i.name for i in manager.strategies(kind)} for kind in KINDS}
+    names = {k.name: {i.name for i in manager.strategies(k.name)} for k in STRATEGY_KINDS}
     assert names == {
         "roll_checker": {"size", "count", "never"},
         "namer": {"template"},
@@ -180,7 +186,7 @@ def test_registering_and_unregistering_updates_the_strategies() -> None:
 def test_hook_recorder_sees_each_plugin_asked_on_its_own(plugin_manager, hook_recorder) -> None:
     plugin_manager.register(AcmePlugin(), "acme", distribution="acme")
     plugin_manager.strategies()
-    assert set(hook_recorder.hooks()) == set(HOOK_BY_KIND.values())
+    assert set(hook_recorder.hooks()) == {k.hook for k in STRATEGY_KINDS}  # none offers commands
     callers = [call.plugins for call in hook_recorder.calls_of("shoebox_roll_checkers")]
     assert sorted(callers) == [("acme",), ("shoebox_core.plugin._builtins",)]
 
@@ -370,7 +376,7 @@ def test_path_style_names_import_and_call_the_attribute(site: Path) -> None:
         "shoebox_test_nowhere:Thing": "cannot import 'shoebox_test_nowhere'",
         "shoebox_test_bad_import:Thing": "RuntimeError: broken module",
         "shoebox_core.write.checkers:Nope": "has no 'Nope'",
-        "shoebox_core.plugin._spec:KINDS": "is not callable",
+        "shoebox_core.plugin._kinds:KINDS": "is not callable",
         "not a path:x": "not an import path",
     }
     with pytest.raises(PluginError, match="must be a non-empty string, got 5"):

@@ -15,7 +15,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from ..errors import CorruptArchive, ShoeboxError, TruncatedArchive
+from ..errors import CorruptArchive, NoMoreFiles, ShoeboxError, TruncatedArchive
 from ..format import v1 as _v1
 from ..format import v2 as _v2
 from ..format.compressed import decompressing_reader, sniff_compression
@@ -36,10 +36,6 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 _UNORDERABLE: tuple[type[BaseException], ...] = (OSError, ShoeboxError, *_DECODE_ERRORS)
 _HEADER_ERRORS: tuple[type[BaseException], ...] = (CorruptArchive, *_DECODE_ERRORS)
-
-
-class NoMoreFiles(ShoeboxError):
-    """Raised by ``ReadingRollManager.read()`` once every matching archive has been read."""
 
 
 @dataclass(frozen=True)

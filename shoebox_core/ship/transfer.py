@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._fsutil import collision_name, fsync_dir
-from ..errors import ArchiveError, ConfigError
+from ..errors import ConfigError, TransferError, VerificationError
 from ..format.digests import CHUNK, LocalDigest, digest_file
 from ..options import boolean
 from ..ship.callbacks import ArchiveCallback
@@ -57,14 +57,6 @@ MAX_COLLISIONS = 1000
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 _SECRET_WORDS = ("secret", "token", "password", "key", "credential", "auth", "session")
-
-
-class TransferError(ArchiveError):
-    """An upload failed or could not be checked; the local file is kept."""
-
-
-class VerificationError(TransferError):
-    """The remote copy does not match the local file (size or checksum); the local file is kept."""
 
 
 @dataclass(frozen=True)
