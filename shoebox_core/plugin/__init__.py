@@ -28,7 +28,8 @@ and write the module::
 The protocols a strategy implements are :class:`RollChecker`, :class:`Namer`,
 :class:`ArchiveCallback` and :class:`Transfer` (an uploading callback); :data:`KINDS` describes
 each kind (its hook, its config section, its protocol). :func:`number` and :func:`boolean` check
-options the way the core's own strategies do, and the errors are the core's
+options the way the core's own strategies do (:func:`with_base_options` lets a subclass declare
+only its own), and the errors are the core's
 (:mod:`shoebox_core.errors`): :class:`ConfigError` for a bad option, :class:`TransferError` for a
 failed upload, :class:`CommandError` to end a subcommand with an exit status. Test with
 :mod:`shoebox_core.testing` (fresh plugin manager, fake clock, contract suites). Installed is
@@ -71,6 +72,7 @@ from ._manager import (
     get_plugin_manager,
 )
 from ._spec import Strategy, Subcommand, hookimpl
+from ._strategies import with_base_options
 
 __all__ = [
     "KINDS",
@@ -102,6 +104,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "number",
+    "with_base_options",
 ]
 
 # The base classes pull in the writer's and the shipper's modules: resolved on first use.

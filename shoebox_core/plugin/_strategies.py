@@ -9,17 +9,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ..errors import ConfigError, PluginError
 from ._kinds import KindSpec, kind_named
 
 __all__ = [
     "Conflict", "PluginFailure", "StrategyInfo", "build", "import_factory", "unknown_name",
+    "with_base_options",
 ]
 
+_Class = TypeVar("_Class", bound=type)
 _SETTABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -201,3 +204,40 @@ def check_options(label: str, factory: Callable[..., Any], options: dict[str, An
     ]
     if missing:
         raise PluginError(f"{label} needs option {', '.join(map(repr, missing))}; {listing}")
+
+
+def with_base_options(cls: _Class) -> _Class:
+    """Decorate a strategy class whose ``__init__`` declares only its own options and passes the
+    rest on to its base class's as ``**base``::
+
+        @with_base_options
+        class MyTransfer(Transfer):
+            def __init__(self, *, url: str, region: str = "x", **base: Any) -> None:
+                super().__init__(url=url, **base)
+
+    The signature and annotations of ``cls.__init__`` become the base's options with its own (in
+    place of any it redeclares), so the base options are written once, yet a misspelt option is
+    still refused by name with the accepted ones listed, and a config file's values are checked
+    against their annotations.
+    """
+    init = cls.__dict__["__init__"]
+    # What super().__init__ reaches: the next __init__ along the class's own MRO.
+    base_init = next(vars(k)["__init__"] for k in cls.__mro__[1:] if "__init__" in vars(k))
+    base = list(inspect.signature(base_init).parameters.values())
+    everything = inspect.signature(init).parameters.values()
+    own = [p for p in everything if p.kind is not p.VAR_KEYWORD]
+    passed_on = [p.name for p in everything if p.kind is p.VAR_KEYWORD]
+    by_name = {p.name: p for p in own}
+    params = [by_name.pop(p.name, p) for p in base if p.kind is not p.VAR_KEYWORD]
+    params += [p for p in own if p.name in by_name]
+    try:
+        # Evaluated here, in the base's module, where its annotations' names are defined.
+        hints: dict[str, Any] = typing.get_type_hints(base_init)
+    except Exception:
+        hints = dict(getattr(base_init, "__annotations__", {}))  # unreadable there too
+    hints.update(init.__annotations__)
+    for name in passed_on:
+        hints.pop(name, None)
+    init.__signature__ = inspect.Signature(params)
+    init.__annotations__ = hints
+    return cls

@@ -1,10 +1,10 @@
 """Shipping sealed archives to remote storage: the base transfer, over any fsspec file system.
 
-A transfer is an on-close callback. ``on_close(filename)`` uploads the file under a deterministic
-object name (:mod:`shoebox_core.ship.object_names`), verifies the remote copy (size, then the store's
-ETag when it is an MD5 or an S3 multipart ETag, else by reading the object back and comparing
-MD5s), and deletes the local file only then, and only with ``remove_local=True``. It returns None
-(the local name is unchanged, or gone).
+A transfer is an on-close callback. ``on_close(filename)`` uploads the file under a
+deterministic object name (:mod:`shoebox_core.ship.object_names`), verifies the remote copy (size,
+then the store's ETag when it is an MD5 or an S3 multipart ETag, else by reading the object back
+and comparing MD5s), and deletes the local file only then, and only with ``remove_local=True``. It
+returns None (the local name is unchanged, or gone).
 
 Nothing is uploaded twice and nothing remote is overwritten:
 
@@ -16,7 +16,9 @@ Nothing is uploaded twice and nothing remote is overwritten:
   a retry after an interrupted upload overwrites that same object (its own partial copy).
 
 Subclasses adapt it to a store (``shoebox-s3``, ``shoebox-swift``) by overriding the hooks marked
-"override" below; everything else (names, checks, journal notes, counters, removal) is shared.
+"override" below; everything else (names, checks, journal notes, counters, removal) is shared. A
+subclass declares only its own options and hands the base's on (see
+:func:`shoebox_core.plugin.with_base_options`).
 """
 
 from __future__ import annotations
@@ -219,6 +221,16 @@ class Transfer(ArchiveCallback):
         return str(unstrip(path)) if unstrip is not None else path
 
     # -- store hooks (override) -----------------------------------------------------------------
+    @staticmethod
+    def object_metadata(digest: LocalDigest) -> dict[str, str]:
+        """The user metadata an upload stores with the object (``shoebox-md5``, ``-crc32c``,
+        ``-size``); a later look finds a differing object by its ``shoebox-md5`` at once."""
+        return {
+            "shoebox-md5": digest.md5,
+            "shoebox-crc32c": f"{digest.crc32c:08x}",
+            "shoebox-size": str(digest.size),
+        }
+
     def part_size(self, size: int) -> int | None:
         """Override: the multipart part size an upload of ``size`` bytes uses (None: one part)."""
         return None
@@ -366,3 +378,4 @@ class Transfer(ArchiveCallback):
             f"{type(self).__name__}(url={self.url!r}, template={self.template!r}, "
             f"remove_local={self.remove_local!r}, storage_options={options!r})"
         )
+

@@ -8,6 +8,7 @@ from typing import Any
 
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import boolean, number
+from shoebox_core.plugin import with_base_options
 from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer
 
 __all__ = ["SwiftTransfer"]
@@ -15,6 +16,7 @@ __all__ = ["SwiftTransfer"]
 MiB = 1024 * 1024
 
 
+@with_base_options
 class SwiftTransfer(Transfer):
     """Upload sealed archives to OpenStack Swift (verified, never overwriting another archive).
 
@@ -46,11 +48,6 @@ class SwiftTransfer(Transfer):
         self,
         *,
         url: str,
-        template: str = "{name}",
-        fields: Mapping[str, object] | None = None,
-        missing: str | None = None,
-        remove_local: object = False,
-        verify: str = "auto",
         auth_url: str | None = None,
         user: str | None = None,
         key: str | None = None,
@@ -65,6 +62,7 @@ class SwiftTransfer(Transfer):
         retries: object = 3,
         timeout: object = 60,
         storage_options: Mapping[str, Any] | None = None,
+        **base: Any,
     ) -> None:
         owner = "SwiftTransfer"
         if not isinstance(url, str) or not url.startswith("swift://"):
@@ -97,15 +95,7 @@ class SwiftTransfer(Transfer):
         options["retries"] = int(number(retries, "retries", owner=owner, positive=False,
                                         integer=True))
         options["timeout"] = number(timeout, "timeout", owner=owner)
-        super().__init__(
-            url=url,
-            template=template,
-            fields=fields,
-            missing=missing,
-            remove_local=remove_local,
-            verify=verify,
-            storage_options=options,
-        )
+        super().__init__(url=url, storage_options=options, **base)
         self.container = container
         self.segment_bytes = options["segment_size"]
 
@@ -124,12 +114,7 @@ class SwiftTransfer(Transfer):
 
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Upload (in segments when large), storing the checksums as object metadata."""
-        metadata = {
-            "shoebox-md5": digest.md5,
-            "shoebox-crc32c": f"{digest.crc32c:08x}",
-            "shoebox-size": str(digest.size),
-        }
-        self.fs.put_file(local, remote, metadata=metadata,
+        self.fs.put_file(local, remote, metadata=self.object_metadata(digest),
                          content_type="application/octet-stream")
 
     def remote_info(self, remote: str) -> RemoteInfo | None:
