@@ -30,7 +30,6 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .._fsutil import collision_name, fsync_dir
@@ -40,6 +39,7 @@ from ..options import boolean
 from ..ship.callbacks import ArchiveCallback
 from ..ship.journal import current_step
 from ..ship.object_names import ObjectNamer, archive_facts
+from ..ship.shipped import RemoteInfo, Shipped, TransferStats
 
 __all__ = [
     "LocalDigest",
@@ -59,57 +59,6 @@ MAX_COLLISIONS = 1000
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 _SECRET_WORDS = ("secret", "token", "password", "key", "credential", "auth", "session")
-
-
-@dataclass(frozen=True)
-class RemoteInfo:
-    """What a store says about an object: ``size``, ``etag`` (unquoted, lower case, or None) and
-    user ``metadata``."""
-
-    size: int | None
-    etag: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """A verified remote copy: its ``url`` (with protocol) and file-system ``path``, ``size`` and
-    ``md5``; ``uploaded`` is False when it was found already there; ``verified_by`` is ``"etag"``
-    or ``"read-back"``."""
-
-    url: str
-    path: str
-    size: int
-    md5: str
-    uploaded: bool
-    verified_by: str
-
-
-class TransferStats:
-    """Counters of one transfer, safe to read from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.files = 0  # uploaded and verified
-        self.bytes = 0
-        self.already_present = 0  # found there and verified: not uploaded again
-        self.read_back = 0  # verified by reading the object back
-        self.collisions = 0  # names taken by other content, skipped
-        self.removed = 0  # local files deleted after verification
-
-    def add(self, **counts: int) -> None:
-        """Add ``counts`` to the counters of the same names."""
-        with self._lock:
-            for key, value in counts.items():
-                setattr(self, key, getattr(self, key) + value)
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters, by name."""
-        with self._lock:
-            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __repr__(self) -> str:
-        return f"TransferStats({self.as_dict()})"
 
 
 def _masked(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,6 +97,10 @@ class Transfer(ArchiveCallback):
     name = "fsspec"
     #: A failed upload is usually transient (network, store busy): writers retry it by default.
     transient_failures = True
+    #: Override: the URL schemes a store takes (``("s3", "s3a")``); empty: any URL or directory.
+    schemes: tuple[str, ...] = ()
+    #: Override: what the first segment of such a URL names (it must be there).
+    root_kind = "bucket"
 
     def __init__(
         self,
@@ -164,6 +117,12 @@ class Transfer(ArchiveCallback):
         owner = type(self).__name__
         if isinstance(url, os.PathLike):
             url = os.fspath(url)
+        prefixes = tuple(f"{scheme}://" for scheme in self.schemes)
+        if prefixes and not (isinstance(url, str) and url.startswith(prefixes)):
+            raise ConfigError(f"{owner}: option 'url' must be {prefixes[0]}{self.root_kind}"
+                              f"[/prefix], got {url!r}")
+        if prefixes and not url.split("://", 1)[1].split("/", 1)[0]:
+            raise ConfigError(f"{owner}: option 'url' names no {self.root_kind}: {url!r}")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{owner}: option 'url' must be a URL or directory, got {url!r}")
         stripped = url.rstrip("/")
@@ -181,6 +140,19 @@ class Transfer(ArchiveCallback):
         self._fs: Any = None
         self._root = ""
         self._fs_lock = threading.Lock()
+
+    @staticmethod
+    def store_options(storage_options: Mapping[str, Any] | None, **given: Any) -> dict[str, Any]:
+        """``storage_options`` (copied) with each of ``given`` that was set (not None, not an
+        empty table; tables copied): how a store's transfer hands the connection options it
+        declares on to its file system."""
+        options = dict(storage_options or {})
+        for name, value in given.items():
+            if isinstance(value, Mapping):
+                value = dict(value) or None
+            if value is not None:
+                options[name] = value
+        return options
 
     # -- the file system ------------------------------------------------------------------------
     def make_filesystem(self) -> tuple[Any, str]:

@@ -49,11 +49,11 @@ class S3Transfer(Transfer):
     """
 
     name = "s3"
+    schemes = ("s3", "s3a")
 
     def __init__(
         self,
         *,
-        url: str,
         endpoint_url: str | None = None,
         key: str | None = None,
         secret: str | None = None,
@@ -70,33 +70,20 @@ class S3Transfer(Transfer):
         **base: Any,
     ) -> None:
         owner = "S3Transfer"
-        if not isinstance(url, str) or not url.startswith(("s3://", "s3a://")):
-            raise ConfigError(f"{owner}: option 'url' must be s3://bucket[/prefix], got {url!r}")
-        bucket = url.split("://", 1)[1].split("/", 1)[0]
-        if not bucket:
-            raise ConfigError(f"{owner}: option 'url' names no bucket: {url!r}")
         if client_kwargs and "region_name" in client_kwargs:
             raise ConfigError(
                 f"{owner}: do not set region_name in client_kwargs (s3fs turns it into a "
                 "LocationConstraint that us-east-1 refuses); set AWS_DEFAULT_REGION instead"
             )
-        options: dict[str, Any] = dict(storage_options or {})
-        for option, value in (
-            ("endpoint_url", endpoint_url),
-            ("key", key),
-            ("secret", secret),
-            ("token", token),
-            ("profile", profile),
-            ("client_kwargs", dict(client_kwargs) if client_kwargs else None),
-            ("config_kwargs", dict(config_kwargs) if config_kwargs else None),
-            ("s3_additional_kwargs", dict(s3_additional_kwargs) if s3_additional_kwargs else None),
-        ):
-            if value is not None:
-                options[option] = value
+        options = self.store_options(
+            storage_options, endpoint_url=endpoint_url, key=key, secret=secret, token=token,
+            profile=profile, client_kwargs=client_kwargs, config_kwargs=config_kwargs,
+            s3_additional_kwargs=s3_additional_kwargs,
+        )
         if boolean(anon, "anon", owner=owner):
             options["anon"] = True
-        super().__init__(url=url, storage_options=options, **base)
-        self.bucket = bucket
+        super().__init__(storage_options=options, **base)
+        self.bucket = self.url.split("://", 1)[1].split("/", 1)[0]
         size = number(part_size_mb, "part_size_mb", owner=owner)
         self.part_bytes = max(MIN_PART, int(size * MiB))
         self.max_concurrency = (

@@ -43,11 +43,12 @@ class SwiftTransfer(Transfer):
     """
 
     name = "swift"
+    schemes = ("swift",)
+    root_kind = "container"
 
     def __init__(
         self,
         *,
-        url: str,
         auth_url: str | None = None,
         user: str | None = None,
         key: str | None = None,
@@ -65,29 +66,14 @@ class SwiftTransfer(Transfer):
         **base: Any,
     ) -> None:
         owner = "SwiftTransfer"
-        if not isinstance(url, str) or not url.startswith("swift://"):
-            raise ConfigError(
-                f"{owner}: option 'url' must be swift://container[/prefix], got {url!r}"
-            )
-        container = url[len("swift://"):].split("/", 1)[0]
-        if not container:
-            raise ConfigError(f"{owner}: option 'url' names no container: {url!r}")
         if os_options is not None and not isinstance(os_options, Mapping):
             raise ConfigError(f"{owner}: option 'os_options' must be a table/dict")
         segment = number(segment_size_mb, "segment_size_mb", owner=owner)
-        options: dict[str, Any] = dict(storage_options or {})
-        for option, value in (
-            ("auth_url", auth_url),
-            ("user", user),
-            ("key", key),
-            ("auth_version", None if auth_version is None else str(auth_version)),
-            ("os_options", dict(os_options) if os_options else None),
-            ("storage_url", storage_url),
-            ("token", token),
-            ("cacert", cacert),
-        ):
-            if value is not None:
-                options[option] = value
+        options = self.store_options(
+            storage_options, auth_url=auth_url, user=user, key=key,
+            auth_version=None if auth_version is None else str(auth_version),
+            os_options=os_options, storage_url=storage_url, token=token, cacert=cacert,
+        )
         if boolean(insecure, "insecure", owner=owner):
             options["verify"] = False
         options["segment_size"] = max(1, int(segment * MiB))
@@ -95,8 +81,8 @@ class SwiftTransfer(Transfer):
         options["retries"] = int(number(retries, "retries", owner=owner, positive=False,
                                         integer=True))
         options["timeout"] = number(timeout, "timeout", owner=owner)
-        super().__init__(url=url, storage_options=options, **base)
-        self.container = container
+        super().__init__(storage_options=options, **base)
+        self.container = self.url[len("swift://"):].split("/", 1)[0]
         self.segment_bytes = options["segment_size"]
 
     def make_filesystem(self) -> tuple[Any, str]:
