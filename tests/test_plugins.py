@@ -478,20 +478,13 @@ class TestNeverRollCheckerContract(RollCheckerContract):
 # -- one test per hook (the meta-test below fails when a hook has none) -------------------------
 
 
-class EveryHookPlugin:
-    """Offers one strategy of every kind, and a subcommand."""
-
-    @hookimpl
-    def shoebox_roll_checkers(self) -> list[Strategy]:
-        return [Strategy("lines", LinesChecker, "Roll after N records.")]
+class EveryHookPlugin(AcmePlugin):
+    """Offers one strategy of every kind (a roll checker and a callback as Acme does), and a
+    subcommand."""
 
     @hookimpl
     def shoebox_namers(self) -> list[Strategy]:
         return [Strategy("fixed", lambda *, prefix: _FixedNamer(prefix), "Names from a prefix.")]
-
-    @hookimpl
-    def shoebox_callbacks(self) -> list[Strategy]:
-        return [Strategy("chmod", dict, "Set the mode of sealed archives.")]
 
     @hookimpl
     def shoebox_transfers(self) -> list[Strategy]:

@@ -89,15 +89,6 @@ class KindSpec(Generic[_T]):
         """The manager's method that builds one: ``"create_roll_checker()"``."""
         return f"create_{self.name}()"
 
-    @property
-    def plural(self) -> str:
-        """``"roll checkers"``."""
-        return f"{self.label}s"
-
-    def distribution_of(self, name: str) -> str | None:
-        """The known distribution that offers ``name`` as this kind, if any."""
-        return dict(self.elsewhere).get(name)
-
 
 ROLL_CHECKER: KindSpec[RollChecker] = KindSpec(
     "roll_checker", "shoebox_roll_checkers", "roll checker", ("[[roll]]",),

@@ -126,7 +126,7 @@ def unknown_name(
         lines.append(f"Did you mean {' or '.join(close)}?")
     for kind in kinds:
         infos = [info for _, group in sorted(offers[kind.name].items()) for info in group]
-        lines.append(f"Available {kind.plural}:" + ("" if infos else " none installed."))
+        lines.append(f"Available {kind.label}s:" + ("" if infos else " none installed."))
         width = max((len(info.name) for info in infos), default=0)
         lines += [f"  {info.name:<{width}}  {info.origin}" for info in infos]
     return "\n".join(lines)
