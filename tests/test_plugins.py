@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import inspect
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,12 +20,16 @@ import pytest
 from shoebox_core import plugin as plugins
 from shoebox_core.clock import Clock
 from shoebox_core.errors import ConfigError, PluginError
-from shoebox_core.plugin import Strategy, _builtins, hookimpl
-from shoebox_core.plugin._spec import HOOK_BY_KIND, KINDS, ShoeboxSpec
+from shoebox_core.plugin import Strategy, Subcommand, _builtins, hookimpl
+from shoebox_core.plugin._kinds import KINDS, STRATEGY_KINDS, kinds_for_section
+from shoebox_core.plugin._spec import ShoeboxSpec
 from shoebox_core.testing import RollCheckerContract
 from shoebox_core.write.checkers import MB, CountRollChecker, NeverRollChecker, SizeRollChecker
 
 pytest_plugins = ["shoebox_core.testing"]
+
+# The hooks as pluggy sees them in the spec class: the meta-tests compare everything else to these.
+_HOOKS = sorted(name for name in vars(ShoeboxSpec) if name.startswith("shoebox_"))
 
 
 class LinesChecker:
@@ -105,10 +112,12 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_every_hook_is_documented_and_gathers_one_kind() -> None:
-    assert set(HOOK_BY_KIND) == set(KINDS) == {"roll_checker", "namer", "callback", "transfer"}
-    for hook in HOOK_BY_KIND.values():
+    assert sorted(k.hook for k in KINDS) == sorted(_HOOKS)
+    assert [k.name for k in KINDS] == ["roll_checker", "namer", "callback", "transfer",
+                                       "subcommand"]
+    for hook in _HOOKS:
         doc = inspect.getdoc(getattr(ShoeboxSpec, hook)) or ""
-        assert "Not first-result" in doc and "Example::" in doc and "@hookimpl" in doc, hook
+        assert "not first-result" in doc and "Example::" in doc and "@hookimpl" in doc, hook
         opts = plugins.ShoeboxPluginManager().hook.__dict__[hook].spec.opts
         assert not opts["firstresult"]
     assert hookimpl.project_name == "shoebox"
@@ -138,7 +147,7 @@ def test_builtins_are_a_plugin_attributed_to_shoebox_core() -> None:
     manager = plugins.fresh_plugin_manager(entry_points=False)
     assert manager.is_registered(_builtins)
     version = metadata.version("shoebox-core")
-    names = {kind: {i.name for i in manager.strategies(kind)} for kind in KINDS}
+    names = {k.name: {i.name for i in manager.strategies(k.name)} for k in STRATEGY_KINDS}
     assert names == {
         "roll_checker": {"size", "count", "never"},
         "namer": {"template"},
@@ -180,7 +189,7 @@ def test_registering_and_unregistering_updates_the_strategies() -> None:
 def test_hook_recorder_sees_each_plugin_asked_on_its_own(plugin_manager, hook_recorder) -> None:
     plugin_manager.register(AcmePlugin(), "acme", distribution="acme")
     plugin_manager.strategies()
-    assert set(hook_recorder.hooks()) == set(HOOK_BY_KIND.values())
+    assert set(hook_recorder.hooks()) == {k.hook for k in STRATEGY_KINDS}  # none offers commands
     callers = [call.plugins for call in hook_recorder.calls_of("shoebox_roll_checkers")]
     assert sorted(callers) == [("acme",), ("shoebox_core.plugin._builtins",)]
 
@@ -207,7 +216,8 @@ def test_load_entry_points_isolates_every_kind_of_import_failure(site: Path) -> 
         metadata.EntryPoint(name="exits", value="shoebox_test_exits", group="shoebox"),
         metadata.EntryPoint(name="raises", value="shoebox_test_raises", group="shoebox"),
         metadata.EntryPoint(name="missing", value="shoebox_test_no_such_module", group="shoebox"),
-        metadata.EntryPoint(name="noattr", value="shoebox_core.plugin._spec:nothing", group="shoebox"),
+        metadata.EntryPoint(name="noattr", value="shoebox_core.plugin._spec:nothing",
+                            group="shoebox"),
     ]
     manager = _manager()
     assert manager.load_entry_points(entry_points) == 0
@@ -370,7 +380,7 @@ def test_path_style_names_import_and_call_the_attribute(site: Path) -> None:
         "shoebox_test_nowhere:Thing": "cannot import 'shoebox_test_nowhere'",
         "shoebox_test_bad_import:Thing": "RuntimeError: broken module",
         "shoebox_core.write.checkers:Nope": "has no 'Nope'",
-        "shoebox_core.plugin._spec:KINDS": "is not callable",
+        "shoebox_core.plugin._kinds:KINDS": "is not callable",
         "not a path:x": "not an import path",
     }
     with pytest.raises(PluginError, match="must be a non-empty string, got 5"):
@@ -463,3 +473,124 @@ class TestNeverRollCheckerContract(RollCheckerContract):
 
     def make_checker(self, clock: Clock) -> NeverRollChecker:
         return NeverRollChecker(clock=clock)
+
+
+# -- one test per hook (the meta-test below fails when a hook has none) -------------------------
+
+
+class EveryHookPlugin(AcmePlugin):
+    """Offers one strategy of every kind (a roll checker and a callback as Acme does), and a
+    subcommand."""
+
+    @hookimpl
+    def shoebox_namers(self) -> list[Strategy]:
+        return [Strategy("fixed", lambda *, prefix: _FixedNamer(prefix), "Names from a prefix.")]
+
+    @hookimpl
+    def shoebox_transfers(self) -> list[Strategy]:
+        return [Strategy("ftp", dict, "Upload by FTP.")]
+
+    @hookimpl
+    def shoebox_subcommands(self) -> list[Subcommand]:
+        return [Subcommand("tidy", "Tidy up.", lambda args: 0)]
+
+
+class _FixedNamer:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def name(self, *, when: float, seq: int) -> str:
+        return f"{self.prefix}{seq}.events"
+
+
+def _every_hook() -> plugins.ShoeboxPluginManager:
+    return _manager((EveryHookPlugin(), "every-hook", "1.0"))
+
+
+def test_hook_shoebox_roll_checkers() -> None:
+    manager = _every_hook()
+    assert manager.create_roll_checker("lines", lines="3").lines == 3
+    assert _origins(manager, "roll_checker")["lines"] == ["every-hook 1.0"]
+    assert manager.resolve("lines", ["roll_checker"]).summary == "Roll after N records."
+
+
+def test_hook_shoebox_namers() -> None:
+    namer = _every_hook().create_namer("fixed", prefix="p-")
+    assert namer.name(when=0.0, seq=4) == "p-4.events"
+    with pytest.raises(PluginError, match="'fixed' is a namer, not a roll checker"):
+        _every_hook().create_roll_checker("fixed")
+
+
+def test_hook_shoebox_callbacks() -> None:
+    manager = _every_hook()
+    assert manager.create_callback("chmod", mode="600") == {"mode": "600"}
+    assert [k.name for k in kinds_for_section("on_open")] == ["callback"]
+    with pytest.raises(PluginError, match=r"list it under \[\[on_close\]\]"):
+        manager.resolve("ftp", ["callback"], for_config=True)
+
+
+def test_hook_shoebox_transfers() -> None:
+    manager = _every_hook()
+    assert manager.create_transfer("ftp", host="h") == {"host": "h"}
+    assert manager.resolve("ftp", [k.name for k in kinds_for_section("on_close")]).kind == \
+        "transfer"
+
+
+def test_hook_shoebox_subcommands() -> None:
+    manager = _every_hook()
+    ((subcommand, info),) = manager.subcommands(reserved=["write"])
+    assert (subcommand.name, info.kind, info.origin) == ("tidy", "subcommand", "every-hook 1.0")
+    assert manager.strategies() and "tidy" not in {i.name for i in manager.strategies()}
+    with pytest.raises(PluginError, match="unknown strategy 'tidy'"):
+        manager.create("tidy")  # a subcommand is not a strategy
+
+
+# -- meta-tests: the spec, the table of kinds, the docs and the tests agree ---------------------
+
+
+def _repository() -> Path:
+    here = Path(__file__).resolve()
+    return next(p for p in here.parents if (p / "pyproject.toml").is_file())
+
+
+def test_every_hook_has_a_section_in_the_plugin_guide() -> None:
+    guide = (_repository() / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^### (shoebox_\w+)\s*$", guide, flags=re.MULTILINE))
+    assert headings == set(_HOOKS), "docs/writing-plugins.md: one '### hook' section per hook"
+
+
+def test_every_hook_has_a_test() -> None:
+    tests = _repository() / "tests"
+    names = {
+        match
+        for path in tests.rglob("test_*.py")
+        for match in re.findall(r"^def (test_hook_shoebox_\w+)\(", path.read_text("utf-8"),
+                                flags=re.MULTILINE)
+    }
+    assert {f"test_hook_{hook}" for hook in _HOOKS} <= names, "write test_hook_<hook> for it"
+
+
+def test_the_kinds_table_matches_the_manager_the_config_and_the_cli() -> None:
+    from shoebox_core.cli.main import build_parser
+    from shoebox_core.config._load import SECTIONS
+
+    for kind in KINDS:
+        module, _, attr = kind.protocol.partition(":")
+        assert isinstance(getattr(importlib.import_module(module), attr), type), kind.name
+        for section in kind.sections:
+            assert section in SECTIONS, (kind.name, section)
+    for kind in STRATEGY_KINDS:
+        # create_<kind>() is typed with the kind's protocol, for type checkers.
+        method = getattr(plugins.ShoeboxPluginManager, f"create_{kind.name}")
+        assert method.__annotations__["return"] == kind.protocol.partition(":")[2], kind.name
+        assert getattr(plugins, f"create_{kind.name}").__annotations__["return"] == \
+            kind.protocol.partition(":")[2]
+        assert kind.example in {i.name for i in _manager().strategies(kind.name)}, kind.name
+    (plugins_command,) = [
+        action.choices["plugins"] for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    (kind_option,) = [a for a in plugins_command._actions if a.dest == "kind"]
+    assert list(kind_option.choices) == [kind.name for kind in KINDS]
+    with pytest.raises(PluginError, match="the kinds are roll_checker, namer, callback, transfer$"):
+        _manager().strategies("subcommand")

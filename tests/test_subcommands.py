@@ -81,7 +81,8 @@ def test_a_built_in_name_or_a_name_offered_twice_is_refused_and_reported(tmp_pat
     assert "subcommand 'verify' is a built-in command of shoebox" in listed.stderr
     # Neither taker of 'hello' wins, and the built-in verify is still the core's.
     assert _shoebox(tmp_path, "hello", "x").returncode == 2
-    assert "shoebox verify .archive" in _shoebox(tmp_path, "verify", "--help").stdout.replace("'", ".")
+    verify_help = _shoebox(tmp_path, "verify", "--help").stdout
+    assert "shoebox verify .archive" in verify_help.replace("'", ".")
 
 
 def test_subcommand_is_validated() -> None:

@@ -309,3 +309,76 @@ class TestMemoryTransferContract(TransferContract):
 class TestDirectoryTransferContract(TransferContract):
     def make_transfer(self, tmp_path: Path, **options: Any) -> Transfer:
         return Transfer(url=str(tmp_path / f"remote-{uuid.uuid4().hex}"), **options)
+
+
+# -- store transfers: declare only their own options ---------------------------------------------
+
+
+@plugins.with_base_options
+class BucketTransfer(Transfer):
+    """A store transfer as the S3 and Swift plugins write one: its own options only."""
+
+    name = "bucket"
+    schemes = ("memory",)
+
+    def __init__(self, *, region: str = "here", template: str = "{region}/{name}",
+                 storage_options: Any = None, **base: Any) -> None:
+        self.region = region
+        options = self.store_options(storage_options, region=region, endpoint=None, extra={})
+        super().__init__(template=template, fields={"region": region},
+                         storage_options=options, **base)
+
+
+def test_a_store_transfer_takes_the_base_options_without_declaring_them(tmp_path: Path) -> None:
+    import inspect
+
+    params = inspect.signature(BucketTransfer).parameters
+    assert list(params) == ["url", "template", "fields", "missing", "remove_local", "verify",
+                            "storage_options", "region"]
+    assert params["template"].default == "{region}/{name}"  # its own version wins, in place
+    transfer = BucketTransfer(url=f"{memory_url()}/x", region="eu", remove_local="yes")
+    assert transfer.remove_local and transfer.storage_options == {"region": "eu"}
+    manager = plugins.fresh_plugin_manager(entry_points=False)
+    manager.register(type("P", (), {"shoebox_transfers": plugins.hookimpl(
+        lambda self: [plugins.Strategy("bucket", BucketTransfer, "x")])})())
+    with pytest.raises(PluginError, match="did you mean 'remove_local' instead of 'remove_locl'"):
+        manager.create_transfer("bucket", url="memory://b", remove_locl=True)
+    # A config file's values are checked against the base's annotations too.
+    from shoebox_core.config.pipeline import load_pipeline
+
+    config = {"template": "a_{seq}.events",
+              "on_close": [{"plugin": "bucket", "url": "memory://b", "verify": 3}]}
+    with pytest.raises(ConfigError, match="option 'verify' must be a string, got integer 3"):
+        load_pipeline(config, plugin_manager=manager)
+
+
+def test_the_store_transfers_declare_none_of_the_base_options_again() -> None:
+    import inspect
+
+    from shoebox_s3 import S3Transfer
+    from shoebox_swift.transfer import SwiftTransfer
+
+    base = list(inspect.signature(Transfer).parameters)
+    for cls in (S3Transfer, SwiftTransfer):
+        code = cls.__init__.__code__  # what the source declares, not the signature it shows
+        declared = set(code.co_varnames[1 : 1 + code.co_kwonlyargcount])
+        assert declared & set(base) == {"storage_options"}, cls  # merged into its own options
+        assert list(inspect.signature(cls).parameters)[: len(base)] == base, cls
+
+
+def test_a_store_transfer_checks_its_url_scheme_and_root() -> None:
+    with pytest.raises(ConfigError, match=r"BucketTransfer: option 'url' must be "
+                       r"memory://bucket\[/prefix\], got 's3://b'"):
+        BucketTransfer(url="s3://b")
+    with pytest.raises(ConfigError, match="option 'url' names no bucket: 'memory://'"):
+        BucketTransfer(url="memory://")
+    with pytest.raises(ConfigError, match="must be memory://bucket"):
+        BucketTransfer(url=5)  # type: ignore[arg-type]
+
+
+def test_store_options_keep_only_what_was_set() -> None:
+    given = {"a": 1}
+    options = Transfer.store_options(given, key="k", token=None, table={"x": 1}, empty={})
+    assert options == {"a": 1, "key": "k", "table": {"x": 1}} and given == {"a": 1}
+    metadata = Transfer.object_metadata(digest_file(__file__))
+    assert set(metadata) == {"shoebox-md5", "shoebox-crc32c", "shoebox-size"}

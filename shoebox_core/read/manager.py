@@ -15,7 +15,7 @@ from typing import Any
 
 import zstandard
 
-from ..errors import CorruptArchive, ShoeboxError, TruncatedArchive
+from ..errors import CorruptArchive, NoMoreFiles, ShoeboxError, TruncatedArchive
 from ..read.sources import Source, find_sources, in_write_order, open_archive, release
 from ..ship.callbacks import CallbackChain
 
@@ -31,10 +31,6 @@ _DECODE_ERRORS: tuple[type[BaseException], ...] = (
     EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError
 )
 _HEADER_ERRORS: tuple[type[BaseException], ...] = (CorruptArchive, *_DECODE_ERRORS)
-
-
-class NoMoreFiles(ShoeboxError):
-    """Raised by ``ReadingRollManager.read()`` once every matching archive has been read."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, ShoeboxError
+from ..errors import ConfigError, ObjectNameError
 
 __all__ = [
     "ArchiveFacts",
@@ -40,13 +40,6 @@ __all__ = [
 #: Fields every archive provides (from its name and file header).
 BUILTIN_FIELDS = ("name", "host", "seq")
 MAX_KEY_BYTES = 1024  # S3's limit on a key, a sane one for any store
-
-
-class ObjectNameError(ShoeboxError, ValueError):
-    """An object name cannot be made for an archive: a field is missing, or a value would leave
-    the prefix. Retrying cannot help (``permanent``): the archive is kept and reported."""
-
-    permanent = True
 
 
 @dataclass(frozen=True)
