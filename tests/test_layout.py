@@ -9,6 +9,7 @@ second package named ``tests`` would clash with ours), so their file names must 
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -54,6 +55,21 @@ def test_every_core_test_folder_is_a_package() -> None:
                 "under its bare name and clash with a file of the same name elsewhere"
             )
             folder = folder.parent
+
+
+def test_the_core_s_tests_use_the_fixtures_plugin_authors_get() -> None:
+    import shoebox_core.testing as testing
+
+    offered = {"fake_clock", "recorder", "recorder_cls", "shared_data", "nova_records",
+               "plugin_manager", "hook_recorder"}
+    assert offered <= set(testing.__all__), offered - set(testing.__all__)
+    conftest = ast.parse((REPO / "tests" / "conftest.py").read_text())
+    defined = {node.name for node in ast.walk(conftest) if isinstance(node, ast.FunctionDef)}
+    assert not defined & offered, f"tests/conftest.py redefines {sorted(defined & offered)}"
+    for path in (REPO / "tests").rglob("*.py"):
+        classes = {node.name for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.ClassDef)}
+        assert not classes & {"RecordingCallback", "FakeClock"}, f"{path}: a second one"
 
 
 @pytest.mark.parametrize("plugin", _plugin_dirs(), ids=lambda p: p.name)
