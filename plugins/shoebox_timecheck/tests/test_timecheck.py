@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from shoebox_core.clock import Clock, FakeClock
 from shoebox_core.errors import ConfigError
 from shoebox_core.plugin import ShoeboxPluginManager, fresh_plugin_manager
 from shoebox_core.testing import FakeArchive, RollCheckerContract
 from shoebox_core.write.checkers import RollNeeds
 
-PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "shoebox_timecheck"
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
 
 try:
     import shoebox_timecheck

@@ -21,7 +21,7 @@ after the marker before the s3 step printed ``uploading <file>``) and ``recover`
 killed, then ``shoebox recover`` itself is killed after a random delay or marker, then run again
 to completion).
 
-The full run: ``python tests/crash_harness.py --trials 60 --mode all`` (starts its own moto
+The full run: ``python tests/write/crash_harness.py --trials 60 --mode all`` (starts its own moto
 server); ``tests/test_crash.py`` runs a fast subset (``SHOEBOX_CRASH_TRIALS`` for more).
 """
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_writer_batching import Frozen
 
 from shoebox_core.errors import RecordTooLarge, ShoeboxError, TruncatedArchive
 from shoebox_core.read.manager import ReadingRollManager, read_archive
@@ -26,8 +25,9 @@ from shoebox_core.write.checkers import (
     SizeRollChecker,
 )
 from shoebox_core.write.manager import WritingRollManager
+from tests.write.test_writer_batching import Frozen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TIMECHECK = REPO / "plugins" / "shoebox_timecheck"
 
 

@@ -15,6 +15,7 @@ import sys
 import termios
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -302,7 +303,7 @@ def test_ls_lists_every_archive(tmp_path: Path, config: Path) -> None:
     assert as_json[0]["created"].endswith("Z")
 
 
-def test_verify_reports_each_damage_with_file_and_offset(tmp_path: Path) -> None:
+def test_verify_reports_each_damage_with_file_and_offset(tmp_path: Path, layout: Any) -> None:
     from shoebox_core.write.manager import WritingRollManager
 
     with WritingRollManager("v_{seq}.events", None, tmp_path, block_records=10,
@@ -314,9 +315,7 @@ def test_verify_reports_each_damage_with_file_and_offset(tmp_path: Path) -> None
     assert good.returncode == EXIT_OK
     assert good.stdout.startswith(f"ok       ./{path}  (50 records)")
     assert "every checksum is good" in good.stderr
-    from conftest import archive_layout
-
-    block = archive_layout(tmp_path / path)[2]
+    block = layout(tmp_path / path)[2]
     _damage(tmp_path / path, block["end"] - 2)
     bad = shoebox("verify", "v_*.events", cwd=tmp_path)
     assert bad.returncode == EXIT_DATA

@@ -6,12 +6,8 @@ Each test that takes ``store`` runs against both. Buckets are new for every test
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
+import s3fs
 from shoebox_core import plugin as plugins
 from shoebox_core.errors import CallbackError, PluginError
 from shoebox_core.read.manager import ReadingRollManager
@@ -28,12 +24,12 @@ from shoebox_core.read.sources import find_sources
 from shoebox_core.ship.chain import ShippingChain
 from shoebox_core.ship.compress import ZstdCallback
 from shoebox_core.ship.transfer import archive_facts
+from shoebox_core.testing.cli_roundtrip import CliRoundTripContract
 from shoebox_core.testing.transfers import TransferContract
 from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
 from shoebox_core.write.manager import WritingRollManager
 
-s3fs = pytest.importorskip("s3fs", reason="the s3 tests need s3fs (pip install -e '.[test]')")
-from shoebox_s3 import S3Transfer  # noqa: E402
+from shoebox_s3 import S3Transfer
 
 REGION = "us-east-1"
 # Calls to a stopped server fail fast: no botocore retries, short timeouts.
@@ -303,57 +299,33 @@ def test_the_store_stopped_mid_run_loses_nothing_and_ships_everything_once(
     assert final.files_done == len(writer.sealed) and final.backlog == 0
 
 
-# -- the command line ------------------------------------------------------------------------------
+# -- the command line: write to a bucket, then ls, cat and verify from it, on both servers ----
 
 
-def test_shoebox_write_then_cat_through_s3(store: Store, tmp_path: Path, shared_data: Path) -> None:
-    bucket = store.new_bucket()
-    config = tmp_path / "pipeline.toml"
-    config.write_text(
-        f"""
-directory = "{tmp_path / 'spool'}"
-template = "nova_%Y%m%dT%H%M%S_{{seq}}.events"
+class TestS3CommandLine(CliRoundTripContract):
+    plugin = "s3"
 
-[[roll]]
-plugin = "size"
-roll_size_mb = 4
+    @pytest.fixture(autouse=True)
+    def _store(self, store: Store) -> None:
+        self.store = store
 
-[[on_close]]
-plugin = "zstd"
+    def make_bucket(self) -> str:
+        return f"s3://{self.store.new_bucket()}"
 
-[[on_close]]
-plugin = "s3"
-url = "s3://{bucket}/cli"
-template = "{{event_type}}/%Y/%m/%d/{{name}}"
-endpoint_url = "{store.endpoint_url}"
-key = "{store.key}"
-secret = "${{TEST_S3_SECRET}}"
-remove_local = true
+    def transfer_options(self) -> dict[str, str]:
+        return {"endpoint_url": self.store.endpoint_url, "key": self.store.key,
+                "secret": self.secret_reference}
 
-[input]
-fields = ["event_type"]
-"""
-    )
-    env = {**os.environ, "AWS_DEFAULT_REGION": REGION, "TEST_S3_SECRET": store.secret}
-    source = shared_data / "nova-notifications.jsonl.gz"
-    command = [sys.executable, "-m", "shoebox_core"]
-    wrote = subprocess.run([*command, "write", "-c", str(config), str(source)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert wrote.returncode == 0, wrote.stderr
-    assert store.secret not in wrote.stderr + wrote.stdout or store.secret == "testing"
-    assert os.listdir(tmp_path / "spool") == []
-    options = [f"--storage-option=endpoint_url={store.endpoint_url}",
-               f"--storage-option=key={store.key}", f"--storage-option=secret={store.secret}"]
-    cat = subprocess.run(
-        [*command, "cat", f"s3://{bucket}/cli/*/*/*/*/nova_*.events", "--payload-only", *options],
-        env=env, capture_output=True, timeout=300,
-    )
-    assert cat.returncode == 0, cat.stderr
-    with gzip.open(source, "rb") as f:
-        lines = [line.rstrip(b"\n") for line in f if line.strip()]
-    assert cat.stdout.splitlines() == lines
-    first = json.loads(cat.stdout.splitlines()[0])
-    assert first == json.loads(lines[0])
+    def secret(self) -> str:
+        return self.store.secret
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "AWS_DEFAULT_REGION": REGION}
+
+    def read_access(self) -> tuple[list[str], dict[str, str]]:
+        return [f"--storage-option=endpoint_url={self.store.endpoint_url}",
+                f"--storage-option=key={self.store.key}",
+                f"--storage-option=secret={self.store.secret}"], {}
 
 
 # -- the transfer contract, on both servers ----------------------------------------------------

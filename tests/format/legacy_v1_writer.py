@@ -1,4 +1,7 @@
-"""Test-only writer of stacktach-shoebox "version 1" records (layout in ``shoebox_core.format.v1``)."""
+"""A test-only writer of stacktach-shoebox "version 1" records.
+
+The layout is documented in ``shoebox_core.format.v1``.
+"""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""SIGKILL crash tests: the harness (tests/crash_harness.py) on a fast subset, and regression tests
-for the bugs it found.
+"""SIGKILL crash tests: the harness (tests/write/crash_harness.py) on a fast subset, and regression
+tests for the bugs it found.
 
 The default run does ``DEFAULT_TRIALS`` trials per mode with fixed seeds (deterministic in what it
 attempts; where a kill lands depends on timing). ``SHOEBOX_CRASH_TRIALS=60`` runs 60 per mode
-(240 kills and more); ``python tests/crash_harness.py --trials 60 --mode all`` does the same
+(240 kills and more); ``python tests/write/crash_harness.py --trials 60 --mode all`` does the same
 outside pytest.
 """
 
@@ -17,7 +17,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from crash_harness import MODES, ModeRunner
 
 from shoebox_core.read.manager import ReadingRollManager
 from shoebox_core.ship.chain import ShippingChain
@@ -27,6 +26,7 @@ from shoebox_core.ship.transfer import Transfer
 from shoebox_core.write.checkers import NeverRollChecker
 from shoebox_core.write.manager import WritingRollManager
 from shoebox_core.write.recovery import recover_directory
+from tests.write.crash_harness import MODES, ModeRunner
 
 DEFAULT_TRIALS = 8
 TRIALS = int(os.environ.get("SHOEBOX_CRASH_TRIALS") or DEFAULT_TRIALS)

@@ -10,10 +10,10 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from legacy_v1_writer import pack_v1
 
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
 from shoebox_core.format.v1 import MAGIC_BE, MAGIC_LE, iter_records, sniff
+from tests.format.legacy_v1_writer import pack_v1
 
 PATH = "t.events"
 NOVA = ({"event": "compute.instance.create.start", "request_id": "req-1", "uuid": ""}, '{"a": 1}')

@@ -31,6 +31,7 @@ from fsspec.tests.abstract import (
     AbstractPipeTests,
     AbstractPutTests,
 )
+
 from shoebox_swift import SwiftFileSystem, file_etag
 from shoebox_swift._file import Upload
 

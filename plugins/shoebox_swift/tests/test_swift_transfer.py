@@ -3,29 +3,26 @@ on 127.0.0.1 (``shoebox_core.testing.servers``). Containers are new for every te
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from shoebox_swift import SwiftFileSystem, SwiftTransfer
-
 from shoebox_core import plugin as plugins
 from shoebox_core.errors import CallbackError, PluginError
 from shoebox_core.read.manager import ReadingRollManager
 from shoebox_core.read.sources import find_sources
 from shoebox_core.ship.chain import ShippingChain
 from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.testing.cli_roundtrip import CliRoundTripContract
 from shoebox_core.testing.transfers import TransferContract
 from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
 from shoebox_core.write.manager import WritingRollManager
+
+from shoebox_swift import SwiftFileSystem, SwiftTransfer
 
 
 def login(server: Any) -> dict[str, Any]:
@@ -282,58 +279,34 @@ def test_swift_stopped_mid_run_loses_nothing_and_ships_everything_once(
     assert final.files_done == len(writer.sealed) and final.backlog == 0
 
 
-# -- the command line ---------------------------------------------------------------------------
+# -- the command line: write to Swift, then ls, cat and verify from it ------------------------
 
 
-def test_shoebox_write_then_cat_through_swift(
-    swift_server: Any, tmp_path: Path, shared_data: Path
-) -> None:
-    container = new_container(swift_server)
-    config = tmp_path / "pipeline.toml"
-    config.write_text(
-        f"""
-directory = "{tmp_path / 'spool'}"
-template = "nova_%Y%m%dT%H%M%S_{{seq}}.events"
+class TestSwiftCommandLine(CliRoundTripContract):
+    plugin = "swift"
 
-[[roll]]
-plugin = "size"
-roll_size_mb = 4
+    @pytest.fixture(autouse=True)
+    def _server(self, swift_server: Any) -> None:
+        self.server = swift_server
 
-[[on_close]]
-plugin = "zstd"
+    def make_bucket(self) -> str:
+        return f"swift://{new_container(self.server)}"
 
-[[on_close]]
-plugin = "swift"
-url = "swift://{container}/cli"
-template = "{{event_type}}/%Y/%m/%d/{{name}}"
-auth_url = "{swift_server.auth_url}"
-user = "{swift_server.user}"
-key = "${{TEST_SWIFT_KEY}}"
-remove_local = true
+    def transfer_options(self) -> dict[str, str]:
+        return {"auth_url": self.server.auth_url, "user": self.server.user,
+                "key": self.secret_reference}
 
-[input]
-fields = ["event_type"]
-"""
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "ST_"))}
-    env["TEST_SWIFT_KEY"] = swift_server.key
-    source = shared_data / "nova-notifications.jsonl.gz"
-    command = [sys.executable, "-m", "shoebox_core"]
-    wrote = subprocess.run([*command, "write", "-c", str(config), str(source)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert wrote.returncode == 0, wrote.stderr
-    assert os.listdir(tmp_path / "spool") == []
-    # The reader logs in from the environment, as the swift command line tool does.
-    env.update(ST_AUTH=swift_server.auth_url, ST_USER=swift_server.user, ST_KEY=swift_server.key)
-    cat = subprocess.run(
-        [*command, "cat", f"swift://{container}/cli/*/*/*/*/nova_*.events", "--payload-only"],
-        env=env, capture_output=True, timeout=300,
-    )
-    assert cat.returncode == 0, cat.stderr
-    with gzip.open(source, "rb") as f:
-        lines = [line.rstrip(b"\n") for line in f if line.strip()]
-    assert cat.stdout.splitlines() == lines
-    assert json.loads(cat.stdout.splitlines()[0]) == json.loads(lines[0])
+    def secret(self) -> str:
+        return str(self.server.key)
+
+    def environment(self) -> dict[str, str]:
+        # Only what the test gives: no login of the user's from OS_* or ST_* variables.
+        return {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "ST_"))}
+
+    def read_access(self) -> tuple[list[str], dict[str, str]]:
+        # The reader logs in from the environment, as the swift command line tool does.
+        return [], {"ST_AUTH": self.server.auth_url, "ST_USER": self.server.user,
+                    "ST_KEY": self.server.key}
 
 
 # -- the transfer contract ------------------------------------------------------------------------
