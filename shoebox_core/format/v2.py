@@ -18,6 +18,7 @@ import crc32c as _crc32c
 import msgpack
 
 from ..errors import CorruptArchive, TruncatedArchive
+from .codec import decode_block  # native: the record hot path
 
 MAGIC = b"\x89SBX\r\n\x1a\n"
 VERSION = 2
@@ -214,7 +215,6 @@ def iter_blocks(
     head_view = memoryview(head)
     body = bytearray(256 * 1024)
     total = 0
-    unpackb = msgpack.unpackb
     decompressor = None
     damaged = False
 
@@ -273,14 +273,8 @@ def iter_blocks(
                 else:
                     raise ValueError(f"unknown block codec {codec}")
                 if kind == KIND_RECORDS:
-                    records = unpackb(data, raw=False, use_list=False, ext_hook=_refuse_ext,
-                                      strict_map_key=True)
-                    if type(records) is not tuple or len(records) != count:
-                        raise ValueError("record count does not match the block header")
-                    if flags & FLAG_RECORD_EXTENSIONS:
-                        records = tuple(r[:2] for r in records)
-                    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
-                        raise ValueError("a record is not a (metadata, payload) pair")
+                    # native: one call per block (format.codec), compiled or pure Python.
+                    records = decode_block(data, count, flags)
                 elif kind == KIND_END:
                     if count != total and not damaged:
                         raise ValueError(f"end marker counts {count} records, blocks held {total}")

@@ -11,19 +11,14 @@ from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ArchiveError, CallbackError, RecordTooLarge, ShoeboxError
+from ..format.codec import encode_batch as _encode_batch  # native: record hot path
+from ..format.codec import encode_record as _encode_record  # native: record hot path
 from ..ship.background import BackgroundCloser, RetryPolicy
 from ..ship.chain import ShippingChain, ShippingStats, pending_archives
 from ..write.archive import _EMPTY_BLOCK as _BLOCK_OVERHEAD
 from ..write.archive import ActiveArchive
 from ..write.checkers import NeverRollChecker, RollChecker
 from ..write.intake import BIG_RECORD as _BIG_RECORD
-from ..write.intake import PACKERS as _PACKERS
-from ..write.intake import as_metadata as _as_metadata
-from ..write.intake import as_payload as _as_payload
-from ..write.intake import isascii as _isascii
-from ..write.intake import metadata_error as _metadata_error
-from ..write.intake import new_pack as _new_pack
-from ..write.intake import pack_batch as _pack_batch
 from ..write.naming import TemplateNamer
 from ..write.recovery import Recovered, recover_directory, recover_file
 
@@ -33,8 +28,6 @@ log = logging.getLogger("shoebox")
 
 MiB = 1024 * 1024
 _MANY = 512  # records write_many() checks and encodes together
-_take_packer = _PACKERS.pop
-_give_packer = _PACKERS.append
 
 
 class WritingRollManager:
@@ -182,27 +175,9 @@ class WritingRollManager:
         The record is checked and encoded at once (later changes to ``metadata`` do not reach
         the archive), then written with the records around it a block at a time.
         """
-        if type(metadata) is dict:
-            try:
-                for key, value in metadata.items():
-                    _isascii(key)
-                    _isascii(value)
-            except TypeError:
-                raise _metadata_error(metadata) from None
-        else:
-            metadata = _as_metadata(metadata)
-        kind = type(payload)
-        if kind is not str and kind is not bytes:
-            payload = _as_payload(payload)
-        try:
-            pack = _take_packer()
-        except IndexError:
-            pack = _new_pack()
-        try:
-            # Raises, with nothing changed, on a record msgpack cannot encode (a lone surrogate).
-            data = pack((metadata, payload))
-        finally:
-            _give_packer(pack)
+        # native: checks and encodes in one call (format.codec); raises, with nothing changed,
+        # TypeError naming a bad key, or UnicodeEncodeError for a lone surrogate.
+        data = _encode_record(metadata, payload)
         if len(data) >= self._big:
             self._write_now([data])
             return
@@ -598,7 +573,7 @@ class WritingRollManager:
         """
         iterator = iter(records)
         while batch := list(islice(iterator, _MANY)):
-            packed = _pack_batch(batch, self.max_record_bytes)
+            packed = _encode_batch(batch, min(self.max_record_bytes + 1, _BIG_RECORD))  # native
             if packed is not None:
                 self._write_now(packed)
                 continue
