@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any, BinaryIO
 
-import msgpack
 
 from ..errors import CorruptArchive, TruncatedArchive
+from .codec import decode_block
 from .v2 import (
     BLOCK_HEADER_SIZE,
     CODEC_NONE,
     CODEC_ZSTD,
-    FLAG_RECORD_EXTENSIONS,
     KIND_END,
     KIND_RECORDS,
     FileHeader,
@@ -26,7 +25,6 @@ from .v2 import (
     Report,
     _read_exact,
     _read_new,
-    _refuse_ext,
     _resync,
     _Source,
     crc32c,
@@ -77,7 +75,6 @@ def iter_blocks(
     head_view = memoryview(head)
     body = bytearray(256 * 1024)
     total = 0
-    unpackb = msgpack.unpackb
     decompressor = None
     damaged = partial
 
@@ -133,14 +130,8 @@ def iter_blocks(
                 else:
                     raise ValueError(f"unknown block codec {codec}")
                 if kind == KIND_RECORDS:
-                    records = unpackb(data, raw=False, use_list=False, ext_hook=_refuse_ext,
-                                      strict_map_key=True)
-                    if type(records) is not tuple or len(records) != count:
-                        raise ValueError("record count does not match the block header")
-                    if flags & FLAG_RECORD_EXTENSIONS:
-                        records = tuple(r[:2] for r in records)
-                    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
-                        raise ValueError("a record is not a (metadata, payload) pair")
+                    # One call per block (format.codec): compiled, or pure Python.
+                    records = decode_block(data, count, flags)
                 elif kind == KIND_END:
                     if count != total and not damaged:
                         raise ValueError(f"end marker counts {count} records, blocks held {total}")

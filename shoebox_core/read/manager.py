@@ -15,7 +15,7 @@ from typing import Any
 
 import zstandard
 
-from ..errors import CorruptArchive, NoMoreFiles, ShoeboxError, TruncatedArchive
+from ..errors import CorruptArchive, NoMoreFiles, TruncatedArchive
 from ..read.sources import Source, find_sources, in_write_order, open_archive, release
 from ..ship.callbacks import CallbackChain
 

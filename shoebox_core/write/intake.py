@@ -16,13 +16,22 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable
-
-import msgpack
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RecordTooLarge, ShoeboxError
+
+# The checks and the encoding live in format.codec: compiled, with a pure-Python twin.
+from ..format.codec import _PACKERS as PACKERS
+from ..format.codec import (
+    as_metadata,
+    as_payload,
+    encode_batch,
+    encode_record,
+    metadata_error,
+    new_pack,
+)
 
 if TYPE_CHECKING:
     from .archive import ActiveArchive
@@ -35,52 +44,7 @@ isascii = str.isascii
 # A record this long or longer skips the writer's in-memory batch and is written under the lock
 # at once (so a batch never holds more than a few MiB).
 BIG_RECORD = 32 * 1024
-# Idle packers (their bound ``pack``). A writing thread takes one and puts it back, so no two
-# threads ever share one: a garbage collection inside pack() may run a finalizer and so let
-# another thread in midway. list.pop() and list.append() are atomic.
-PACKERS: list[Callable[[Any], bytes]] = []
-_take_packer = PACKERS.pop
-_give_packer = PACKERS.append
 _MANY = 512  # records write_many() checks and encodes together
-
-
-def new_pack() -> Callable[[Any], bytes]:
-    """A fresh packer's ``pack``: str as msgpack str, bytes as bin."""
-    return msgpack.Packer(use_bin_type=True).pack
-
-
-def metadata_error(metadata: Any) -> TypeError:
-    """The error for metadata that is not a mapping of str to str, naming the first bad key."""
-    if not isinstance(metadata, Mapping):
-        return TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
-    for key, value in metadata.items():
-        if not isinstance(key, str):
-            return TypeError(f"metadata key {key!r} is {type(key).__name__}, not str")
-        if not isinstance(value, str):
-            return TypeError(
-                f"metadata value for key {key!r} is {type(value).__name__}, not str: {value!r:.60}"
-            )
-    return TypeError("metadata must be a dict of str to str")
-
-
-def as_metadata(metadata: Any) -> dict[str, str]:
-    """Check a mapping other than a plain dict and copy it into one (what msgpack encodes)."""
-    if not isinstance(metadata, Mapping):
-        raise metadata_error(metadata)
-    plain = dict(metadata)
-    for key, value in plain.items():
-        if not (isinstance(key, str) and isinstance(value, str)):
-            raise metadata_error(plain)
-    return plain
-
-
-def as_payload(payload: Any) -> str | bytes:
-    """A payload that is not exactly str or bytes: a subclass, or bytes-like (stored as bytes)."""
-    if isinstance(payload, (str, bytes)):
-        return payload
-    if isinstance(payload, (bytearray, memoryview)):
-        return bytes(payload)
-    raise TypeError(f"payload must be str or bytes, got {type(payload).__name__}")
 
 
 def pack_batch(records: Sequence[Any], max_bytes: int) -> list[bytes]:
@@ -92,10 +56,13 @@ def pack_batch(records: Sequence[Any], max_bytes: int) -> list[bytes]:
     record is ``records[len(result)]``; the write() path then takes it, or raises for it.
     """
     big = min(max_bytes + 1, BIG_RECORD)
+    whole = encode_batch(records if type(records) is list else list(records), big)
+    if whole is not None:  # the usual case: the whole batch in one call
+        return whole
     packed: list[bytes] = []
     put = packed.append
     try:
-        pack = _take_packer()
+        pack = PACKERS.pop()
     except IndexError:
         pack = new_pack()
     try:
@@ -115,7 +82,7 @@ def pack_batch(records: Sequence[Any], max_bytes: int) -> list[bytes]:
     except (TypeError, ValueError):  # not a pair, not a str, a lone surrogate...
         pass
     finally:
-        _give_packer(pack)
+        PACKERS.append(pack)
     return packed
 
 
@@ -156,27 +123,9 @@ class RecordIntake:
         The record is checked and encoded at once (later changes to ``metadata`` do not reach
         the archive), then written with the records around it a block at a time.
         """
-        if type(metadata) is dict:
-            try:
-                for key, value in metadata.items():
-                    isascii(key)
-                    isascii(value)
-            except TypeError:
-                raise metadata_error(metadata) from None
-        else:
-            metadata = as_metadata(metadata)
-        kind = type(payload)
-        if kind is not str and kind is not bytes:
-            payload = as_payload(payload)
-        try:
-            pack = _take_packer()
-        except IndexError:
-            pack = new_pack()
-        try:
-            # Raises, with nothing changed, on a record msgpack cannot encode (a lone surrogate).
-            data = pack((metadata, payload))
-        finally:
-            _give_packer(pack)
+        # One call checks and encodes (format.codec); raises, with nothing changed, TypeError
+        # naming a bad key, or UnicodeEncodeError naming the key holding a lone surrogate.
+        data = encode_record(metadata, payload)
         if len(data) >= self._big:
             self._write_now([data])
             return

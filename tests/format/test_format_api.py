@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import archive_layout
-from legacy_v1_writer import pack_v1
+from tests.conftest import archive_layout
+from tests.format.legacy_v1_writer import pack_v1
 
 import shoebox_core.format as fmt
 from shoebox_core.errors import CorruptArchive, TruncatedArchive

@@ -290,7 +290,7 @@ def test_the_timed_checker_of_writing_plugins_md_rolls_on_the_timer(tmp_path, fa
     import re
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "writing-plugins.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "writing-plugins.md").read_text()
     code = next(block for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
                 if "RollNeeds(timed=True)" in block)
     namespace: dict[str, object] = {}
