@@ -134,10 +134,10 @@ class Inbox:
         """
         checked = parse_destination(dest)
         path = os.fspath(path)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ValueError(f"cannot pick up {path!r}: not a regular file")
         with open(path, "rb") as source:
             before = os.fstat(source.fileno())
-            if not stat.S_ISREG(before.st_mode):
-                raise ValueError(f"cannot pick up {path!r}: not a regular file")
             staged = self._new_file(checked, before.st_mode, before.st_mtime_ns)
             try:
                 while block := source.read(self.chunk_bytes):
