@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from shoebox_core.testing import fake_clock
+
+__all__ = ["base", "fake_clock"]
 
 
 @pytest.fixture

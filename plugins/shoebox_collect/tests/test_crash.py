@@ -11,7 +11,8 @@ import zipfile
 from pathlib import Path
 
 from collect_helpers import contents, inbox_files, sha, unzip_ok
-from workers import content
+from killer import Ended, run_killed
+from workers import content, stage
 
 from shoebox_collect import Inbox, collect
 from shoebox_collect._layout import Layout
@@ -20,14 +21,20 @@ from shoebox_collect.journal import undo
 HERE = Path(__file__).parent
 
 
-def _run_killer(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(HERE / "killer.py"), *args],
-                          capture_output=True, text=True, timeout=300)
+def _stage(step: int, base: Path, worker: int, count: int) -> Ended:
+    return run_killed(step, stage, str(base), worker, count, 300.0)
 
 
-def _steps(ran: subprocess.CompletedProcess[str]) -> int:
-    assert ran.returncode == 0, ran.stderr
-    return int(ran.stderr.strip().splitlines()[-1].split()[1])
+def _collect(step: int, base: Path, cap: int) -> Ended:
+    def job() -> None:
+        print(collect(base, max_archive_bytes=cap).summary())
+
+    return run_killed(step, job)
+
+
+def _steps(ended: Ended) -> int:
+    assert ended.status == 0 and ended.steps, ended.output
+    return ended.steps
 
 
 def _aim(total: int, points: int) -> list[int]:
@@ -47,13 +54,13 @@ def _worker_files(held: dict[str, str], worker: int) -> list[int]:
 def test_a_worker_killed_at_every_step_of_staging_loses_no_completed_file(base: Path) -> None:
     # The first run is whole, and counts the steps each later one is killed at (every one).
     Layout.at(base).make()
-    total = _steps(_run_killer("0", "stage", str(base), "999", "12"))
+    total = _steps(_stage(0, base, 999, 12))
     points = list(range(1, total + 1))
     done: dict[int, int] = {999: 12}
     for worker, step in enumerate(points):
-        ran = _run_killer(str(step), "stage", str(base), str(worker), "12")
-        assert ran.returncode == -signal.SIGKILL, (step, ran.stderr)
-        done[worker] = ran.stdout.count("done ")
+        ended = _stage(step, base, worker, 12)
+        assert ended.status == -signal.SIGKILL, (step, ended.output)
+        done[worker] = ended.output.count("done ")
     report = collect(base)
     assert report.recovered >= 1 and report.errors == []
     held = contents(base, "out.zip")
@@ -118,14 +125,14 @@ def test_a_collector_killed_at_many_points_of_a_large_merge(base: Path, tmp_path
     old, new = _prepare_merge(base)
     pristine = tmp_path / "pristine"
     shutil.copytree(base, pristine)
-    cap = "1500000"  # the merge rolls out.zip to a second part along the way
-    total = _steps(_run_killer("0", "collect", str(base), cap))
+    cap = 1_500_000  # the merge rolls out.zip to a second part along the way
+    total = _steps(_collect(0, base, cap))
     _check_final(base, old, new)
-    for step in _aim(total, 22):
+    for step in _aim(total, 28):
         shutil.rmtree(base)
         shutil.copytree(pristine, base)
-        ran = _run_killer(str(step), "collect", str(base), cap)
-        assert ran.returncode == -signal.SIGKILL, (step, total, ran.stderr)
+        ended = _collect(step, base, cap)
+        assert ended.status == -signal.SIGKILL, (step, total, ended.output)
         # Undoing the torn append (what any collector does first) gives back the destination
         # with every entry it held, readable by any tool.
         layout = Layout.at(base)
@@ -134,7 +141,7 @@ def test_a_collector_killed_at_many_points_of_a_large_merge(base: Path, tmp_path
         assert {k: held[k] for k in old} == old, step
         unzip_ok(base / "out.zip")
         # The next collection finishes the job: every new entry once, nothing duplicated.
-        report = collect(base, max_archive_bytes=int(cap))
+        report = collect(base, max_archive_bytes=cap)
         assert report.errors == [], (step, report.errors)
         _check_final(base, old, new)
 
@@ -145,10 +152,10 @@ def test_a_collector_killed_again_and_again_still_finishes_without_duplicates(
     old, new = _prepare_merge(base)
     step, kills = 7, 0
     while True:
-        ran = _run_killer(str(step), "collect", str(base), "1500000")
-        if ran.returncode == 0:
+        ended = _collect(step, base, 1_500_000)
+        if ended.status == 0:
             break
-        assert ran.returncode == -signal.SIGKILL, ran.stderr
+        assert ended.status == -signal.SIGKILL, ended.output
         kills += 1
         step += 37  # each run gets further before it is killed, undoing the last one's work
     assert kills >= 3

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from collect_helpers import inbox_files
 
 from shoebox_collect import Inbox, parse_destination
 from shoebox_collect.destination import part_name, part_number
-
-from collect_helpers import inbox_files
 
 REFUSED = {
     "plain.txt": "is not an archive",

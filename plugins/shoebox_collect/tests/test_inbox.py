@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 from collect_helpers import inbox_files, sha
-
-from shoebox_collect import Inbox, collect
 from shoebox_core.errors import ShoeboxError
 from shoebox_core.roll_manager import ReadingRollManager
-from shoebox_core.testing import fake_clock  # noqa: F401 - fixture
+
+from shoebox_collect import Inbox, collect
 
 
 def _records(base: Path) -> list[dict[str, str]]:
@@ -152,7 +151,7 @@ def test_pickup_refuses_a_file_that_changes_while_read(base: Path,
     assert collect(base).added == []
 
 
-def test_two_inboxes_in_the_same_second_never_share_a_file(base: Path, fake_clock) -> None:  # noqa: F811
+def test_two_inboxes_in_the_same_second_never_share_a_file(base: Path, fake_clock) -> None:
     inboxes = [Inbox(base, clock=fake_clock) for _ in range(5)]
     for n, inbox in enumerate(inboxes):
         inbox.put(f"a.zip/{n}", str(n))
@@ -163,7 +162,7 @@ def test_two_inboxes_in_the_same_second_never_share_a_file(base: Path, fake_cloc
     assert sorted(collect(base).added) == [f"a.zip/{n}" for n in range(5)]
 
 
-def test_rotation_by_time_waits_for_open_files(base: Path, fake_clock) -> None:  # noqa: F811
+def test_rotation_by_time_waits_for_open_files(base: Path, fake_clock) -> None:
     with Inbox(base, rotate_seconds=10, clock=fake_clock) as inbox:
         inbox.put("a.zip/1", b"1")
         fake_clock.advance(5)
