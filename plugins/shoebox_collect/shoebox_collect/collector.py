@@ -63,9 +63,10 @@ def collect(
         raise ShoeboxError(f"{layout.base} is not a directory")
     layout.make()
     report = CollectReport()
-    report.recovered = sum(1 for item in recover_directory(layout.inbox) if item.sealed)
     options = {"max_bytes": max_archive_bytes, "compression": compression,
                "compresslevel": compresslevel}
+    _restore_torn(layout, options, report)
+    report.recovered = sum(1 for item in recover_directory(layout.inbox) if item.sealed)
     given_up: set[str] = set()
     deadline = time.monotonic() + wait
     pause = 0.02
@@ -89,6 +90,24 @@ def collect(
                 time.sleep(pause)
                 pause = min(pause * 2, 0.5)
     return report
+
+
+def _restore_torn(layout: Layout, options: dict[str, Any], report: CollectReport) -> None:
+    """Undo the appends killed collectors left, even to destinations nothing is staged for:
+    every destination is readable again after any collection."""
+    for name in sorted(os.listdir(layout.journal)):
+        if not name.endswith(".journal") or name.startswith("."):
+            continue
+        archive = name[: -len(".journal")]
+        try:
+            dest = ZipDestination.acquire(layout, archive, **options)
+        except (OSError, zipfile.BadZipFile, ShoeboxError) as exc:
+            report.errors.append(f"destination {archive}: cannot undo an interrupted append "
+                                 f"({exc})")
+            continue
+        if dest is not None:  # else a live collector is appending to it
+            report.restored.extend(dest.restored)
+            dest.commit()
 
 
 def _claim(layout: Layout, batch: int, skip: set[str]) -> list[tuple[str, int]]:

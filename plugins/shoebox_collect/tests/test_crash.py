@@ -142,8 +142,30 @@ def test_a_collector_killed_at_many_points_of_a_large_merge(base: Path, tmp_path
         unzip_ok(base / "out.zip")
         # The next collection finishes the job: every new entry once, nothing duplicated.
         report = collect(base, max_archive_bytes=cap)
+        assert report.restored == [], step  # undone above already
         assert report.errors == [], (step, report.errors)
         _check_final(base, old, new)
+
+
+def test_any_collection_restores_a_torn_destination_even_with_nothing_staged(
+    base: Path,
+) -> None:
+    old, _ = _prepare_merge(base)
+    journal = Path(Layout.at(base).journal) / "out.zip.journal"
+    step = 40
+    while not journal.exists():  # kill it, later and later, until it dies mid-append
+        ended = _collect(step, base, 1_500_000)
+        assert ended.status == -signal.SIGKILL, ended.output
+        step += 20
+    for name in inbox_files(base):  # nothing left to collect
+        os.unlink(Path(Layout.at(base).inbox) / name)
+    report = collect(base, max_archive_bytes=1_500_000)
+    assert str(base / "out.zip") in report.restored
+    assert [p.name for p in base.glob("out*.zip")] == ["out.zip"]  # a part it made is gone
+    assert not journal.exists()
+    held = contents(base, "out.zip")
+    assert {k: held[k] for k in old} == old
+    unzip_ok(base / "out.zip")
 
 
 def test_a_collector_killed_again_and_again_still_finishes_without_duplicates(
