@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = ["ARCHIVE_SUFFIXES", "Destination", "parse_destination", "part_name"]
 
@@ -55,28 +56,41 @@ def parse_destination(dest: str | os.PathLike[str]) -> Destination:
         raise _refuse(text, "it contains a backslash; separate components with '/'")
     if _CONTROL.search(text):
         raise _refuse(text, "it contains a control character")
-    parts = text.split("/")
-    for part in parts:
-        if part == "..":
-            raise _refuse(text, "'..' would leave the archive or the base directory")
-        if part == ".":
-            raise _refuse(text, "'.' components are not allowed")
-    archive, rest = parts[0], parts[1:]
+    archive, _, name = text.partition("/")
+    if ".." in text.split("/"):
+        raise _refuse(text, "'..' would leave the archive or the base directory")
+    _check_archive(text, archive)
+    rest = name.split("/")
+    if "." in rest:
+        raise _refuse(text, "'.' components are not allowed")
+    if not name:
+        raise _refuse(text, "the entry name inside the archive is empty")
+    if "" in rest:
+        raise _refuse(text, "it has an empty path component (a '//' or a trailing '/')")
+    return Destination(archive, name)
+
+
+@lru_cache(maxsize=256)
+def _archive_problem(archive: str) -> str:
+    """What is wrong with ``archive`` as an archive name ("" if nothing): asked once per name."""
+    if archive == ".":
+        return "'.' components are not allowed"
     if not archive.endswith(ARCHIVE_SUFFIXES) or archive in ARCHIVE_SUFFIXES:
-        raise _refuse(
-            text,
+        return (
             f"its first component {archive!r} is not an archive; it must end with "
-            f"{' or '.join(ARCHIVE_SUFFIXES)} (e.g. 'results.zip/{text}')",
+            f"{' or '.join(ARCHIVE_SUFFIXES)} (e.g. 'results.zip/{{destination}}')"
         )
     if _PART.search(archive):
-        raise _refuse(text, f"{archive!r} is the name of a numbered part of another archive")
+        return f"{archive!r} is the name of a numbered part of another archive"
     if archive.startswith("."):
-        raise _refuse(text, f"{archive!r} is hidden; archive names must not start with '.'")
-    if not rest or rest == [""]:
-        raise _refuse(text, "the entry name inside the archive is empty")
-    if any(not part for part in rest):
-        raise _refuse(text, "it has an empty path component (a '//' or a trailing '/')")
-    return Destination(archive, "/".join(rest))
+        return f"{archive!r} is hidden; archive names must not start with '.'"
+    return ""
+
+
+def _check_archive(text: str, archive: str) -> None:
+    problem = _archive_problem(archive)
+    if problem:
+        raise _refuse(text, problem.replace("{destination}", text))
 
 
 def part_name(archive: str, number: int) -> str:

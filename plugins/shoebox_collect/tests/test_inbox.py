@@ -204,7 +204,28 @@ def test_rotation_by_size_and_explicit_roll(base: Path) -> None:
         assert inbox.roll() is None
 
 
-def test_fsync_mode_stores_the_same(base: Path) -> None:
-    with Inbox(base, fsync=True) as inbox:
+@pytest.mark.parametrize("durability", ["fsync", "batch"])
+def test_other_durabilities_store_the_same(base: Path, durability: str) -> None:
+    with Inbox(base, durability=durability, chunk_bytes=100) as inbox:
         inbox.put("a.zip/f", "x")
-    assert collect(base).added == ["a.zip/f"]
+        inbox.put("a.zip/big", b"y" * 1000)
+    assert collect(base).added == ["a.zip/f", "a.zip/big"]
+
+
+def test_batched_files_reach_the_os_within_flush_seconds(base: Path) -> None:
+    import time
+
+    with Inbox(base, durability="batch", flush_seconds=0.1) as inbox:
+        inbox.put("a.zip/f", b"x" * 100)
+        [name] = inbox_files(base)
+        path = base / ".shoebox" / "inbox" / name
+        header = path.stat().st_size
+        deadline = time.monotonic() + 10
+        while path.stat().st_size == header and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert path.stat().st_size > header + 100
+
+
+def test_an_unknown_durability_is_refused(base: Path) -> None:
+    with pytest.raises(ValueError, match="durability"):
+        Inbox(base, durability="sometimes")
