@@ -27,6 +27,7 @@ Contenders:
 from __future__ import annotations
 
 import argparse
+import io
 import multiprocessing as mp
 import os
 import random
@@ -82,41 +83,78 @@ def shoebox_stage_batched(base: str, worker: int, count: int) -> None:
     shoebox_stage(base, worker, count, "batch")
 
 
+COMPRESSION = {"name": "stored"}  # set by --compression, for every contender's collector
+
+
+def _zip_compression() -> int:
+    return zipfile.ZIP_DEFLATED if COMPRESSION["name"] == "deflate" else zipfile.ZIP_STORED
+
+
 def shoebox_collect_all(base: str) -> None:
     from shoebox_collect import collect
 
-    report = collect(base, batch=16)
+    report = collect(base, compression=COMPRESSION["name"])
     if report.errors:
         raise SystemExit(f"collect failed: {report.errors}")
 
 
-def rear_stage(base: str, worker: int, count: int) -> None:
-    temp = os.path.join(base, "temp")
+def rear_stage(base: str, worker: int, count: int, unique: bool = False) -> None:
+    temp = os.path.join(base, "inbox")
     os.makedirs(temp, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    path = os.path.join(temp, f"{socket.gethostname()}-{stamp}.zip")
-    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as zf:
+    stamp = datetime.now(timezone.utc).strftime("%y%m%d_%H%M%S")
+    who = f"{socket.gethostname()}.{os.getpid()}" if unique else socket.gethostname()
+    # As rear: a new temporary zip named by host and second, stored entries, each file buffered
+    # whole first; a name already in the zip is dropped.
+    with zipfile.ZipFile(os.path.join(temp, f"{who}-{stamp}.zip"), "w") as zf:
         for n in range(count):
-            data = bytearray()  # rear's buffer: the whole file in memory, then into the zip
-            data += content(worker, n)
-            zf.writestr(name(worker, n), bytes(data))
+            buffer = io.BytesIO()
+            buffer.write(content(worker, n))
+            if zf.NameToInfo.get(name(worker, n)) is None:
+                zf.writestr(name(worker, n), buffer.getbuffer())
+
+
+def rear_stage_unique(base: str, worker: int, count: int) -> None:
+    rear_stage(base, worker, count, unique=True)
 
 
 def rear_collect(base: str) -> None:
-    temp = os.path.join(base, "temp")
-    with zipfile.ZipFile(os.path.join(base, "final.zip"), "a", zipfile.ZIP_DEFLATED) as final:
+    temp = os.path.join(base, "inbox")
+    with zipfile.ZipFile(os.path.join(base, "final.zip"), "a", _zip_compression()) as final:
         for entry in sorted(os.listdir(temp)):
             path = os.path.join(temp, entry)
             try:
                 with zipfile.ZipFile(path) as zf:
                     for info in zf.infolist():
-                        final.writestr(info.filename, zf.read(info))
+                        if final.NameToInfo.get(info.filename) is None:
+                            final.writestr(info.filename, zf.read(info))
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
                 # Two workers wrote this one at once; rear runs `zip -FF` on such files and
                 # keeps what that salvages. Counted below as lost, whatever could be saved.
                 print(f"rear-style: {entry} unreadable ({exc})", file=sys.stderr)
                 continue
             os.unlink(path)
+
+
+def real_rear_stage(base: str, worker: int, count: int) -> None:
+    import builtins
+
+    import trio
+    from rear import rear_fs
+
+    async def stage() -> None:
+        async with rear_fs(base):
+            rear_open = builtins.rear_open  # type: ignore[attr-defined]
+            for n in range(count):
+                with rear_open("final.zip/" + name(worker, n), "w+b") as f:
+                    f.write(content(worker, n))
+
+    trio.run(stage)
+
+
+def real_rear_collect(base: str) -> None:
+    from rear.scavenger import try_scan_once
+
+    try_scan_once(base, flush=True)
 
 
 def plain_stage(base: str, worker: int, count: int) -> None:
@@ -129,7 +167,7 @@ def plain_stage(base: str, worker: int, count: int) -> None:
 
 def plain_collect(base: str) -> None:
     root = os.path.join(base, "files")
-    with zipfile.ZipFile(os.path.join(base, "final.zip"), "w", zipfile.ZIP_DEFLATED) as final:
+    with zipfile.ZipFile(os.path.join(base, "final.zip"), "w", _zip_compression()) as final:
         for folder, _, files in sorted(os.walk(root)):
             for entry in sorted(files):
                 path = os.path.join(folder, entry)
@@ -140,9 +178,19 @@ def plain_collect(base: str) -> None:
 CONTENDERS: dict[str, tuple[Callable[..., None], Callable[[str], None]]] = {
     "shoebox-collect": (shoebox_stage, shoebox_collect_all),
     "shoebox-collect batch": (shoebox_stage_batched, shoebox_collect_all),
+    "rear 0.1.2": (real_rear_stage, real_rear_collect),
     "rear-style": (rear_stage, rear_collect),
+    "rear-style, unique names": (rear_stage_unique, rear_collect),
     "plain files + zipfile": (plain_stage, plain_collect),
 }
+
+
+def _have_rear() -> bool:
+    try:
+        import rear  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 # -- measuring -----------------------------------------------------------------------------
@@ -205,25 +253,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--quick", action="store_true", help="2,000 files (a smoke run)")
     parser.add_argument("--dir", help="where to work (default: a temporary directory)")
+    parser.add_argument("--compression", choices=("stored", "deflate"), default="stored",
+                        help="how every collector stores entries (default: stored, as rear)")
     args = parser.parse_args(argv)
+    COMPRESSION["name"] = args.compression
     files = 2_000 if args.quick else args.files
+    labels = [label for label in CONTENDERS if label != "rear 0.1.2" or _have_rear()]
     root = tempfile.mkdtemp(prefix="shoebox-collect-bench-", dir=args.dir)
     try:
-        results = {label: run(label, args.workers, files, root) for label in CONTENDERS}
+        results = {label: run(label, args.workers, files, root) for label in labels}
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.workers} workers, {files} files of 1-20 KB, deflate; Python "
+    print(f"{args.workers} workers, {files} files of 1-20 KB, {args.compression}; Python "
           f"{sys.version.split()[0]}")
     print(f"{'contender':24} {'staged/s':>10} {'collected/s':>12} {'worker RSS':>11} "
           f"{'collector RSS':>14} {'lost':>6}")
     for label, r in results.items():
         print(f"{label:24} {r['staged']:10.0f} {r['collected']:12.0f} "
               f"{r['worker_rss']:9.0f}MB {r['collector_rss']:12.0f}MB {r['lost']:6d}")
-    rear = results["rear-style"]
-    for label in ("shoebox-collect", "shoebox-collect batch"):
-        ours = results[label]
-        print(f"{label} vs rear-style: staging {ours['staged'] / rear['staged']:.1f}x, "
-              f"collection {ours['collected'] / max(rear['collected'], 1e-9):.1f}x")
+    for rear in ("rear 0.1.2", "rear-style", "rear-style, unique names"):
+        if rear not in results:
+            continue
+        theirs = results[rear]
+        for label in ("shoebox-collect", "shoebox-collect batch"):
+            ours = results[label]
+            collected = (f"{ours['collected'] / theirs['collected']:.1f}x"
+                         if theirs["collected"] else f"n/a ({rear} lost every file)")
+            print(f"{label} vs {rear}: staging {ours['staged'] / theirs['staged']:.1f}x, "
+                  f"collection {collected}")
     return 0
 
 

@@ -143,6 +143,7 @@ class _Round:
         self.inboxes: dict[str, _InboxState] = {}
         self.busy_inboxes: set[str] = set()
         self.broken_inboxes: set[str] = set()
+        self._quarantined_from: dict[str, int] = {}
         self.progress = False
 
     def merge(self, path: str) -> None:
@@ -222,15 +223,18 @@ class _Round:
     def _quarantine(self, inbox: str, what: str, why: str, blocks: Iterator[bytes]) -> None:
         folder = os.path.join(self.layout.quarantine, os.path.basename(inbox))
         os.makedirs(folder, exist_ok=True)
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in what)[-120:]
-        target = os.path.join(folder, f"{safe}.bad")
-        temp = target + f".{os.getpid()}.tmp"
-        with open(temp, "wb") as out:
-            for block in blocks:
-                out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
+        # Numbered in the inbox's order: a re-run after a crash writes the same names again.
+        number = self._quarantined_from[inbox] = self._quarantined_from.get(inbox, 0) + 1
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in what)[-100:]
+        target = os.path.join(folder, f"{number:05d}-{safe}.bad")
+        for path, chunks in ((target, blocks), (target + ".why", iter([why.encode() + b"\n"]))):
+            temp = f"{path}.{os.getpid()}.tmp"
+            with open(temp, "wb") as out:
+                for block in chunks:
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
         fsync_dir(folder)
         log.error("shoebox collect: quarantined %s from %s: %s", what, inbox, why)
         self.report.quarantined.append(Quarantined(inbox, what, why, target))

@@ -163,8 +163,38 @@ def test_a_bad_entry_is_quarantined_and_never_blocks_the_rest(base: Path) -> Non
     assert len(report.quarantined) == 3 and not report.ok
     kept = {q.what: Path(q.saved_as).read_bytes() for q in report.quarantined if q.saved_as}
     assert kept["a.zip/wrong-sha"] == b"abc"
+    saved = [Path(q.saved_as) for q in report.quarantined if q.saved_as]
+    assert len(set(saved)) == 3
+    [wrong] = [p for p in saved if "wrong-sha" in p.name]
+    assert "SHA-256" in Path(f"{wrong}.why").read_text()
     assert inbox_files(base) == []  # the inbox is done: its bad entries are set aside
     assert "quarantined: a.zip/wrong-sha" in report.summary()
+
+
+def test_threads_staging_interleaved_chunked_files_into_one_inbox(base: Path) -> None:
+    import threading
+
+    expected: dict[str, str] = {}
+    with Inbox(base, chunk_bytes=700) as inbox:
+        barrier = threading.Barrier(4)
+
+        def stage(t: int) -> None:
+            barrier.wait()
+            for n in range(40):
+                data = os.urandom(100 + 97 * n)
+                expected[f"t{t}/{n}"] = sha(data)
+                with inbox.open(f"a.zip/t{t}/{n}", "wb") as f:
+                    for start in range(0, len(data), 333):  # chunks of all threads interleave
+                        f.write(data[start : start + 333])
+
+        threads = [threading.Thread(target=stage, args=(t,)) for t in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    report = collect(base)
+    assert len(report.added) == 160 and report.ok
+    assert contents(base, "a.zip") == expected
 
 
 def test_a_damaged_inbox_block_is_skipped_the_rest_collected_the_inbox_kept(base: Path) -> None:
