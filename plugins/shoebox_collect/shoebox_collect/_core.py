@@ -1,4 +1,4 @@
-"""Every name this package takes from shoebox_core below its stable public modules.
+"""Every name this package takes from shoebox_core beyond its stable public modules.
 
 Kept in one module so that a reorganisation of the core changes this file only.
 """
@@ -7,15 +7,9 @@ from __future__ import annotations
 
 import os
 
-from shoebox_core.recovery import recover_directory
+from shoebox_core.write import recover_directory
 
-__all__ = ["INPROGRESS_SUFFIX", "fsync_dir", "recover_directory"]
-
-#: What a writer's file is called while it is written (the core's in-progress suffix).
-try:
-    from shoebox_core._fsutil import INPROGRESS_SUFFIX
-except ImportError:  # moved by a reorganisation: the suffix itself is part of the format
-    INPROGRESS_SUFFIX = ".inprogress"
+__all__ = ["fsync_dir", "recover_directory"]
 
 
 def fsync_dir(directory: str) -> None:
