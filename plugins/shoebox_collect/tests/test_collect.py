@@ -264,3 +264,38 @@ def test_bad_options_are_refused(base: Path) -> None:
         collect(base, compression="bzip9")
     with pytest.raises(ValueError, match="positive"):
         collect(base, max_archive_bytes=0)
+
+
+def test_a_destination_another_collector_holds_is_deferred_then_collected(base: Path) -> None:
+    import os as _os
+
+    from shoebox_collect._layout import Layout, try_lock
+
+    with Inbox(base) as inbox:
+        inbox.put("held.zip/x", b"x")
+        inbox.put("free.zip/y", b"y")
+    layout = Layout.at(base)
+    layout.make()
+    fd = try_lock(_os.path.join(layout.locks, "held.zip.lock"))
+    assert fd is not None
+    try:
+        report = collect(base, wait=0.3)
+    finally:
+        _os.close(fd)
+    assert report.added == ["free.zip/y"] and len(report.deferred) == 1
+    assert "deferred: 1 inbox archive(s)" in report.summary()
+    assert len(inbox_files(base)) == 1
+    again = collect(base)
+    assert again.added == ["held.zip/x"] and again.present == ["free.zip/y"]
+    assert inbox_files(base) == []
+
+
+def test_empty_files_and_unicode_names_round_trip(base: Path) -> None:
+    with Inbox(base) as inbox:
+        inbox.put("a.zip/empty", b"")
+        with inbox.open("a.zip/dossier été/résumé ☃.txt", "w") as f:
+            f.write("ok")
+    report = collect(base)
+    assert sorted(report.added) == ["a.zip/dossier été/résumé ☃.txt", "a.zip/empty"]
+    assert contents(base, "a.zip") == {"empty": sha(b""), "dossier été/résumé ☃.txt": sha(b"ok")}
+    unzip_ok(base / "a.zip")
