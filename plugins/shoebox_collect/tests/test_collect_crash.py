@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 from collect_helpers import contents, inbox_files, sha, unzip_ok
-from killer import Ended, run_killed
-from workers import content, stage
+from collect_killer import Ended, run_killed
+from collect_workers import content, stage
 
 from shoebox_collect import Inbox, collect
 from shoebox_collect._layout import Layout
@@ -75,8 +75,8 @@ def test_a_worker_killed_at_every_step_of_staging_loses_no_completed_file(base: 
 
 
 def test_a_worker_killed_mid_run_has_its_completed_files_recovered(base: Path) -> None:
-    worker = subprocess.Popen([sys.executable, str(HERE / "workers.py"), "stage", str(base), "0",
-                               "100000", "300"], stdout=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([sys.executable, str(HERE / "collect_workers.py"), "stage",
+                               str(base), "0", "100000", "300"], stdout=subprocess.PIPE, text=True)
     assert worker.stdout is not None
     finished = [worker.stdout.readline() for _ in range(150)]
     worker.send_signal(signal.SIGKILL)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from collect_helpers import contents, inbox_files, unzip_ok
-from workers import expected
+from collect_workers import expected
 
 from shoebox_collect import collect
 
@@ -16,7 +16,7 @@ WORKERS, FILES = 8, 300
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(HERE / "workers.py"), *args],
+    return subprocess.Popen([sys.executable, str(HERE / "collect_workers.py"), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -1,8 +1,8 @@
 """Worker and collector processes for the concurrency and crash tests (run as scripts).
 
-``python workers.py stage BASE WORKER COUNT [ROTATE]``: stage COUNT files of deterministic content
-(see :func:`content`), printing ``done NAME`` after each one is closed.
-``python workers.py collect BASE STOPFILE``: collect again and again until STOPFILE exists.
+``python collect_workers.py stage BASE WORKER COUNT [ROTATE]``: stage COUNT files of
+deterministic content (see :func:`content`), printing ``done NAME`` after each one is closed.
+``python collect_workers.py collect BASE STOPFILE``: collect again and again until STOPFILE exists.
 """
 
 from __future__ import annotations
