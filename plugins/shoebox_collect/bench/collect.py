@@ -127,10 +127,9 @@ def rear_collect(base: str) -> None:
                     for info in zf.infolist():
                         if final.NameToInfo.get(info.filename) is None:
                             final.writestr(info.filename, zf.read(info))
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError):
                 # Two workers wrote this one at once; rear runs `zip -FF` on such files and
-                # keeps what that salvages. Counted below as lost, whatever could be saved.
-                print(f"rear-style: {entry} unreadable ({exc})", file=sys.stderr)
+                # keeps what that salvages. Counted as lost, whatever could have been saved.
                 continue
             os.unlink(path)
 
@@ -151,9 +150,19 @@ def real_rear_stage(base: str, worker: int, count: int) -> None:
     trio.run(stage)
 
 
+def _quiet() -> None:
+    # rear's scavenger prints a line per entry it cannot read: thousands after a collision.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of this process
+    sys.stderr = sys.stdout
+
+
 def real_rear_collect(base: str) -> None:
     from rear.scavenger import try_scan_once
 
+    _quiet()
     try_scan_once(base, flush=True)
 
 
