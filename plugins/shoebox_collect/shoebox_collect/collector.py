@@ -67,6 +67,7 @@ def collect(
                "compresslevel": compresslevel}
     _restore_torn(layout, options, report)
     report.recovered = sum(1 for item in recover_directory(layout.inbox) if item.sealed)
+    _set_aside_unrecoverable(layout, report)
     given_up: set[str] = set()
     deadline = time.monotonic() + wait
     pause = 0.02
@@ -108,6 +109,19 @@ def _restore_torn(layout: Layout, options: dict[str, Any], report: CollectReport
         if dest is not None:  # else a live collector is appending to it
             report.restored.extend(dest.restored)
             dest.commit()
+
+
+def _set_aside_unrecoverable(layout: Layout, report: CollectReport) -> None:
+    """Move the in-progress inboxes recovery could not parse (their header is damaged: the core
+    renames them ``.damaged``) to the quarantine, and report them."""
+    for name in sorted(os.listdir(layout.inbox)):
+        if name.endswith(".damaged") and not name.startswith("."):
+            source = os.path.join(layout.inbox, name)
+            target = os.path.join(layout.quarantine, name)
+            os.replace(source, target)
+            fsync_dir(layout.quarantine)
+            report.quarantined.append(Quarantined(
+                source, "inbox", "a dead worker's inbox whose header is unreadable", target))
 
 
 def _claim(layout: Layout, batch: int, skip: set[str]) -> list[tuple[str, int]]:

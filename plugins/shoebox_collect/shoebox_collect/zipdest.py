@@ -78,6 +78,7 @@ class ZipDestination:
         self._fp: Any = None
         self._cd_bytes = 0
         self._in_part = 0
+        self._last_part = 0
         #: Parts this append created.
         self.created: list[str] = []
         #: Paths of parts restored by undoing a killed collector's append, when acquired.
@@ -106,6 +107,7 @@ class ZipDestination:
             if number is not None:
                 numbered.append((number, name))
         self.parts = [name for _, name in sorted(numbered)]
+        self._last_part = max((number for number, _ in numbered), default=0)
         for index, name in enumerate(self.parts):
             with zipfile.ZipFile(os.path.join(self.layout.base, name)) as zf:
                 for info in zf.infolist():
@@ -217,7 +219,8 @@ class ZipDestination:
             self._cd_bytes = len(tail)
             self._in_part = len(zf.infolist())
         else:
-            name = part_name(self.archive, len(self.parts) + 1)
+            self._last_part += 1
+            name = part_name(self.archive, self._last_part)
             self.journal.record(PartBefore(name, 0))
             fp = open(os.path.join(self.layout.base, name), "xb")
             zf = zipfile.ZipFile(fp, "w", allowZip64=True)
@@ -237,14 +240,15 @@ class ZipDestination:
 
     # -- ending ----------------------------------------------------------------------------
     def commit(self) -> None:
-        """Make the append durable, forget its journal and release the lock."""
-        try:
-            if self._zip is not None:
-                self._finish_part()
-                fsync_dir(self.layout.base)
-            self.journal.commit()
-        finally:
-            self._unlock()
+        """Make the append durable, forget its journal and release the lock.
+
+        If this raises, the lock is still held: :meth:`discard` undoes the append and releases it.
+        """
+        if self._zip is not None:
+            self._finish_part()
+            fsync_dir(self.layout.base)
+        self.journal.commit()
+        self._unlock()
 
     def discard(self) -> None:
         """Give up the append: the destination goes back to what it was; release the lock."""

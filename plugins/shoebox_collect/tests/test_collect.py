@@ -299,3 +299,29 @@ def test_empty_files_and_unicode_names_round_trip(base: Path) -> None:
     assert sorted(report.added) == ["a.zip/dossier été/résumé ☃.txt", "a.zip/empty"]
     assert contents(base, "a.zip") == {"empty": sha(b""), "dossier été/résumé ☃.txt": sha(b"ok")}
     unzip_ok(base / "a.zip")
+
+
+def test_a_dead_workers_inbox_with_an_unreadable_header_is_quarantined(base: Path) -> None:
+    with Inbox(base) as inbox:
+        inbox.put("a.zip/fine", b"f")
+    torn = base / ".shoebox" / "inbox" / "20200101T000000Z_h_1_dead_000000.inbox.inprogress"
+    torn.write_bytes(b"SBX2" + os.urandom(200))  # a header no reader can parse
+    report = collect(base)
+    assert report.added == ["a.zip/fine"]
+    [aside] = report.quarantined
+    assert aside.what == "inbox" and "header" in aside.reason
+    assert Path(aside.saved_as).exists() and inbox_files(base) == []
+
+
+def test_a_missing_first_part_does_not_stop_the_next_parts(base: Path) -> None:
+    with Inbox(base) as inbox:
+        for n in range(4):
+            inbox.put(f"r.zip/{n}", os.urandom(6000))
+    collect(base, max_archive_bytes=10_000, compression="stored")
+    assert [p.name for p in parts(base, "r.zip")] == ["r.zip", "r~002.zip", "r~003.zip",
+                                                       "r~004.zip"]
+    (base / "r.zip").rename(base.parent / "r-moved-away.zip")
+    with Inbox(base) as inbox:
+        inbox.put("r.zip/new", os.urandom(6000))
+    report = collect(base, max_archive_bytes=10_000, compression="stored")
+    assert report.added == ["r.zip/new"] and report.parts_created == ["r~005.zip"]
