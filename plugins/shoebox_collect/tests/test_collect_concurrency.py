@@ -12,7 +12,7 @@ from collect_workers import expected
 from shoebox_collect import collect
 
 HERE = Path(__file__).parent
-WORKERS, FILES = 8, 300
+WORKERS, FILES, ARCHIVES = 8, 300, 3
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
@@ -21,10 +21,12 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 
 def test_eight_workers_and_two_collectors_every_file_exactly_once(base: Path) -> None:
+    # Three destinations: the two collectors hold different ones at once, never waiting.
     base.mkdir()
     stopfile = base.parent / "stop"
     # All started at once: same second, same host, one shared base directory.
-    workers = [_spawn("stage", str(base), str(w), str(FILES), "0.2") for w in range(WORKERS)]
+    workers = [_spawn("stage", str(base), str(w), str(FILES), "0.2", str(ARCHIVES))
+               for w in range(WORKERS)]
     collectors = [_spawn("collect", str(base), str(stopfile)) for _ in range(2)]
     for worker in workers:
         out, err = worker.communicate(timeout=300)
@@ -41,7 +43,9 @@ def test_eight_workers_and_two_collectors_every_file_exactly_once(base: Path) ->
     assert final.renamed == [] and final.errors == []
     # The collectors together (with the final pass) added each file once.
     assert collected + len(final.added) == WORKERS * FILES
-    held = contents(base, "out.zip")
-    assert held == expected(WORKERS, FILES)
-    unzip_ok(base / "out.zip")
+    wanted = expected(WORKERS, FILES, ARCHIVES)
+    assert sorted(wanted) == ["out.zip", "out1.zip", "out2.zip"]
+    for archive, files in wanted.items():
+        assert contents(base, archive) == files
+        unzip_ok(base / archive)
     assert inbox_files(base) == []
