@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from collect_helpers import contents, inbox_files, sha
 
 from shoebox_collect import Inbox
@@ -57,7 +58,8 @@ def test_errors_give_a_message_and_an_exit_status(base: Path, tmp_path: Path) ->
     assert broken.returncode == 1 and "error: destination" in broken.stdout
 
 
-def test_every_keeps_collecting_until_sigterm(base: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_every_keeps_collecting_until_sigterm_or_ctrl_c(base: Path, stop: int) -> None:
     base.mkdir()
     daemon = subprocess.Popen([sys.executable, "-m", "shoebox_core", "collect", str(base),
                                "--every", "0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -71,7 +73,7 @@ def test_every_keeps_collecting_until_sigterm(base: Path) -> None:
                 time.sleep(0.05)
             assert inbox_files(base) == []
     finally:
-        daemon.send_signal(signal.SIGTERM)
+        daemon.send_signal(stop)
         out, err = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, err
     assert "stopped" in err
