@@ -28,6 +28,9 @@ from shoebox_core.sources import Source, find_sources, is_url
 
 __all__ = [
     "COMPRESSION_SUFFIXES",
+    "archive_sync",
+    "find_end_block",
+    "find_sync",
     "GzipCallback",
     "Record",
     "Report",
@@ -118,8 +121,10 @@ def find_sync(raw: IO[bytes], sync: bytes, offset: int) -> int | None:
     raw.seek(offset)
     window = b""
     base = offset  # the file position of window[0]
+    step = 64 * 1024  # blocks are usually small: read little first, more while not found
     while True:
-        chunk = raw.read(_SCAN_CHUNK)
+        chunk = raw.read(step)
+        step = min(step * 2, _SCAN_CHUNK)
         if not chunk:
             return None
         window += chunk
@@ -186,3 +191,10 @@ class _Window:
         if self.left is not None:
             self.left -= len(data)
         return data
+
+
+def archive_sync(source: Source) -> tuple[bytes, int]:
+    """The sync marker of a v2 archive and the length of its file header."""
+    with source.open() as raw:
+        fields, header_len = _v2.read_file_header(raw, source.path)  # type: ignore[arg-type]
+    return fields["sync"], header_len
