@@ -148,6 +148,7 @@ def to_archives(
     compress: str | None = None,
     payload: str = PAYLOAD,
     compute: bool = True,
+    scheduler: Any = None,
     **writer_options: Any,
 ) -> Any:
     """Write each partition of ``collection`` as its own sealed archive under ``url``.
@@ -164,6 +165,7 @@ def to_archives(
         :class:`~shoebox_core.roll_manager.WritingRollManager` (``compression="zstd"`` for
         per-block compression, ``block_records``, ``block_bytes``, ``max_record_bytes``...).
     :param compute: False returns one ``dask.delayed`` per partition instead of writing now.
+    :param scheduler: passed to ``dask.compute`` (None: the current default, e.g. a Client).
 
     Names depend only on the partition number, so a retried task replaces its own archive and
     never adds a second one. An archive already at ``url`` is never replaced: if any name (or
@@ -205,4 +207,4 @@ def to_archives(
     ]
     if not compute:
         return tasks
-    return [name for name in dask.compute(*tasks) if name is not None]
+    return [name for name in dask.compute(*tasks, scheduler=scheduler) if name is not None]
