@@ -44,7 +44,7 @@ def make_records(n: int, seed: int) -> list[Record]:
         if i % 3 == 0:
             payload: Any = rng.randbytes(rng.randrange(0, 200))
         else:
-            payload = '{"n": %d, "pad": "%s"}' % (i, "x" * rng.randrange(0, 300))
+            payload = '{"n": ' + str(i) + ', "pad": "' + "x" * rng.randrange(0, 300) + '"}'
         records.append((metadata, payload))
     return records
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import dask.bag as db
 import pytest
-from conftest import Dataset, canon, collect, make_records, write_archive
 
 from shoebox_core.compression import ZstdCallback
 from shoebox_core.errors import CorruptArchive
 from shoebox_dask import read_archives, to_archives
+
+from conftest import Dataset, canon, collect, make_records, write_archive
 
 s3fs = pytest.importorskip("s3fs")
 

@@ -9,11 +9,12 @@ import dask.bag as db
 import dask.dataframe as dd
 import pandas as pd
 import pytest
-from conftest import canon, collect, make_records
 
 from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_archives, to_archives
 from shoebox_dask._write import write_partition
+
+from conftest import canon, collect, make_records
 
 
 def core_records(pattern: str) -> list:
