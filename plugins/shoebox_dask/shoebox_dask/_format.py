@@ -52,14 +52,14 @@ _SYNC_LEN = 16
 _TAIL = _v2.END_BLOCK_SIZE_MAX + _v2.BLOCK_HEADER_SIZE
 
 
-def read_whole(source: Source, *, lenient: bool, report: Report | None) -> list[Record]:
+def read_whole(source: Source, *, lenient: bool, report: Report | None) -> Iterator[Record]:
     """Every record of one archive (v2 or v1, compressed or not), read by the core's reader."""
-    return list(read_archive(source, lenient=lenient, report=report))
+    return read_archive(source, lenient=lenient, report=report)
 
 
 def read_range(
     source: Source, start: int, end: int, *, lenient: bool, report: Report | None
-) -> list[Record]:
+) -> Iterator[Record]:
     """The records of the v2 blocks of ``source`` that start in ``[start, end)`` (see above).
 
     A sealed file's END block is checked here (by :func:`find_end_block`) and never handed to the
@@ -71,19 +71,23 @@ def read_range(
     raw = source.open()
     try:
         if raw.read(len(_v2.MAGIC)) != _v2.MAGIC:
-            return read_whole(source, lenient=lenient, report=report) if start == 0 else []
+            if start == 0:
+                yield from read_whole(source, lenient=lenient, report=report)
+            return
         raw.seek(0)
         try:
             header = _v2.read_file_header(raw, source.path)  # type: ignore[arg-type]
         except CorruptArchive:
             # A damaged file header: reported (or raised) once, by the range that holds it.
-            return read_whole(source, lenient=lenient, report=report) if start == 0 else []
+            if start == 0:
+                yield from read_whole(source, lenient=lenient, report=report)
+            return
         fields, header_len = header
         sync: bytes = fields["sync"]
         # The sync marker also sits in the file header: never look for it before the blocks.
         begin = header_len if start <= header_len else find_sync(raw, sync, start)
         if begin is None or begin >= end:
-            return []
+            return
         stop = find_sync(raw, sync, max(end, header_len))
         if stop is None:  # this range reaches the end of the file
             stop = find_end_block(raw, sync, source.size, header_len)
@@ -100,7 +104,7 @@ def read_range(
         blocks = _v2.iter_blocks(window, source.path, lenient=lenient,  # type: ignore[arg-type]
                                  report=filtered, header=(fields, begin))
         try:
-            return list(chain.from_iterable(_until_window_end(blocks, stop)))
+            yield from chain.from_iterable(_until_window_end(blocks, stop))
         finally:
             blocks.close()
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -49,22 +49,41 @@ def frame_meta(columns: Sequence[str], payload: bool, path_column: str | None) -
 
 
 def records_frame(
-    records: Sequence[Record],
+    records: Iterable[Record],
     columns: Sequence[str],
     payload: bool,
     path_column: str | None,
     path: str,
 ) -> pd.DataFrame:
     """A frame of ``records``: nullable string columns, the payload (str or bytes, as written)
-    as an object column."""
+    as an object column. ``records`` is read once, as it comes: only the columns are kept."""
+    values: list[list[Any]] = [[] for _ in columns]
+    payloads: list[Any] = []
+    count = 0
+    if len(columns) == 1 and not payload:
+        (only,) = values
+        name = columns[0]
+        for metadata, _ in records:
+            only.append(metadata.get(name))
+        count = len(only)
+    else:
+        keep = payloads.append if payload else None
+        fields = list(zip(columns, (column.append for column in values)))
+        for metadata, body in records:
+            get = metadata.get
+            for name, add in fields:
+                add(get(name))
+            if keep is not None:
+                keep(body)
+            count += 1
     data: dict[str, Any] = {}
     if path_column:
-        data[path_column] = pd.array([path] * len(records), dtype="string")
-    for name in columns:
-        data[name] = pd.array([m.get(name) for m, _ in records], dtype="string")
+        data[path_column] = pd.array([path] * count, dtype="string")
+    for name, column in zip(columns, values):
+        data[name] = pd.array(column, dtype="string")
     if payload:
-        data[PAYLOAD] = pd.Series([p for _, p in records], dtype=object)
-    return pd.DataFrame(data, index=pd.RangeIndex(len(records)))
+        data[PAYLOAD] = pd.Series(payloads, dtype=object)
+    return pd.DataFrame(data, index=pd.RangeIndex(count))
 
 
 def frame_records(frame: pd.DataFrame, payload: str) -> Iterator[Record]:

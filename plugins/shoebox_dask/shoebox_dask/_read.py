@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from shoebox_core.roll_manager import Damage
 
-from ._format import read_range, read_whole
+from ._format import Report, read_range, read_whole
 from ._frame import check_columns, frame_meta, records_frame
 from ._plan import DEFAULT_BLOCKSIZE, Part, PathLike, find_archives, plan_parts
 
-__all__ = ["Records", "read_archives", "read_part"]
+__all__ = ["Records", "iter_part", "read_archives", "read_part"]
 
 log = logging.getLogger("shoebox")
 
@@ -25,29 +25,37 @@ class Records(list):  # type: ignore[type-arg]
     """
 
 
-def read_part(part: Part, lenient: bool = False) -> tuple[Records, list[Damage]]:
-    """The records of one partition, in write order, and the damage a lenient read skipped.
+def iter_part(part: Part, lenient: bool = False, report: Report | None = None) -> Iterator[Any]:
+    """The records of one partition, in write order, as they are decoded (a block at a time).
 
     Runs on a worker. Strict reads raise the core's
-    :class:`~shoebox_core.errors.CorruptArchive` naming the file and the byte offset.
+    :class:`~shoebox_core.errors.CorruptArchive` naming the file and the byte offset; lenient
+    ones pass each skipped stretch to ``report(offset, skipped_bytes, reason)``.
     """
-    damage: list[Damage] = []
-    path = part.source.path
+    if part.end is None:
+        return read_whole(part.source, lenient=lenient, report=report)
+    return read_range(part.source, part.start, part.end, lenient=lenient, report=report)
 
+
+def _reporter(path: str, damage: list[Damage] | None) -> Report:
     def report(offset: int, skipped: int, reason: str) -> None:
         log.warning("shoebox: skipped %d bytes of %s at byte %d: %s", skipped, path, offset,
                     reason)
-        damage.append(Damage(path, offset, skipped, reason))
+        if damage is not None:
+            damage.append(Damage(path, offset, skipped, reason))
 
-    if part.end is None:
-        records = read_whole(part.source, lenient=lenient, report=report)
-    else:
-        records = read_range(part.source, part.start, part.end, lenient=lenient, report=report)
-    return Records(records), damage
+    return report
 
 
-def _records(part: Part, lenient: bool) -> Records:
-    return read_part(part, lenient)[0]
+def read_part(part: Part, lenient: bool = False) -> tuple[Records, list[Damage]]:
+    """The records of one partition, in write order, and the damage a lenient read skipped."""
+    damage: list[Damage] = []
+    records = Records(iter_part(part, lenient, _reporter(part.path, damage)))
+    return records, damage
+
+
+def _lazy(part: Part, lenient: bool) -> Iterator[Any]:
+    return iter_part(part, lenient, _reporter(part.path, None))
 
 
 def _frame(
@@ -60,7 +68,8 @@ def _frame(
 ) -> Any:
     # Not called ``columns``: from_map would take a function with that argument for one that
     # projects columns itself.
-    records, found = read_part(part, lenient)
+    found: list[Damage] = []
+    records = iter_part(part, lenient, _reporter(part.path, found))
     frame = records_frame(records, fields, payload, path_column, part.path)
     return (frame, found) if damage else frame
 
@@ -123,14 +132,14 @@ def read_archives(
     else:
         if columns is not None or include_path_column or not payload:
             raise TypeError("columns, payload and include_path_column apply to as_dataframe=True")
-        read = delayed(read_part if with_damage else _records, pure=True)
-        tasks = [read(p, lenient, dask_key_name=f"read-archives-{token}-{i}")
-                 for i, p in enumerate(parts)]
         if with_damage:
+            read = delayed(read_part, pure=True)
+            tasks = [read(p, lenient, dask_key_name=f"read-archives-{token}-{i}")
+                     for i, p in enumerate(parts)]
             collection = db.from_delayed([t[0] for t in tasks])
             damage = db.from_delayed([t[1] for t in tasks])
         else:
-            collection = db.from_delayed(tasks)
+            collection = _lazy_bag(parts, lenient, f"read-archives-{token}")
     return (collection, damage) if with_damage else collection
 
 
@@ -161,6 +170,20 @@ def _dataframe(
                       dask_key_name=f"read-archives-{token}-{i}") for i, p in enumerate(parts)]
         frame = dd.from_delayed([t[0] for t in tasks], meta=meta, verify_meta=False)
     return frame, db.from_delayed([t[1] for t in tasks])
+
+
+def _lazy_bag(parts: list[Part], lenient: bool, name: str) -> Any:
+    """A bag whose partitions stream: Dask's bag optimisation drops the ``reify`` (the list)
+    wherever the next step runs in the same task, so a scan never holds a whole partition;
+    where a partition is used twice or moved, ``reify`` makes it a list first (as Dask's own
+    ``from_sequence`` and ``map`` do)."""
+    from dask.bag.core import Bag, reify
+    from dask.highlevelgraph import HighLevelGraph
+
+    graph: dict[Any, Any] = {
+        (name, i): (reify, (_lazy, part, lenient)) for i, part in enumerate(parts)
+    }
+    return Bag(HighLevelGraph.from_collections(name, graph, dependencies=()), name, len(parts))
 
 
 def _blocksize(blocksize: int | str | None) -> int | None:

@@ -10,9 +10,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from conftest import Dataset
-
 import shoebox_dask
+
+from conftest import Dataset
 
 
 def shoebox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

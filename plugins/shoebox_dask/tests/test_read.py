@@ -192,3 +192,18 @@ def test_each_file_is_read_once_even_if_named_twice(many: Dataset) -> None:
     bag = read_archives([many.files[0], str(many.directory / "events_0*.events")])
     assert bag.npartitions == 10
     assert bag.count().compute(scheduler="sync") == 10 * PER_FILE
+
+
+def test_a_streamed_partition_used_twice_is_read_whole_by_both(
+    many: Dataset, client: object
+) -> None:
+    bag = read_archives(many.files[:2], blocksize=200_000)
+    count, freq = dask.compute(bag.count(), bag.map(lambda r: r[0]["event_type"]).frequencies())
+    assert count == 2 * PER_FILE
+    expected = Counter(m["event_type"] for recs in many.records[:2] for m, _ in recs)
+    assert dict(freq) == dict(expected)
+    kept = bag.persist()
+    assert kept.count().compute() == 2 * PER_FILE
+    assert collect(kept.filter(lambda r: r[0]["seq"].endswith("-7"))) == [
+        r for recs in many.records[:2] for r in recs if r[0]["seq"].endswith("-7")
+    ]
