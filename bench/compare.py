@@ -48,10 +48,10 @@ if str(HERE.parent) not in sys.path:  # run from a clone without installing shoe
 import contestants as _contestants  # noqa: E402
 import workloads  # noqa: E402
 
-from shoebox_core.compression import GzipCallback, ZstdCallback  # noqa: E402
-from shoebox_core.reader import ReadingRollManager  # noqa: E402
-from shoebox_core.roll_checker import SizeRollChecker  # noqa: E402
-from shoebox_core.writer import WritingRollManager  # noqa: E402
+from shoebox_core.read.manager import ReadingRollManager  # noqa: E402
+from shoebox_core.ship.compress import GzipCallback, ZstdCallback  # noqa: E402
+from shoebox_core.write.checkers import SizeRollChecker  # noqa: E402
+from shoebox_core.write.manager import WritingRollManager  # noqa: E402
 
 MB = 1_000_000
 MiB = 1024 * 1024

@@ -18,9 +18,8 @@ import fastavro
 import msgpack
 import orjson
 
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import SizeRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read import ReadingRollManager
+from shoebox_core.write import SizeRollChecker, WritingRollManager
 
 __all__ = ["CONTESTANTS", "Contestant", "ShoeboxV2", "ShoeboxWriteMany"]
 

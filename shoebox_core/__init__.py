@@ -25,12 +25,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "ArchiveCallback": ("shoebox_core.callbacks", "ArchiveCallback"),
-    "NoMoreFiles": ("shoebox_core.reader", "NoMoreFiles"),
-    "ReadingRollManager": ("shoebox_core.reader", "ReadingRollManager"),
-    "WritingRollManager": ("shoebox_core.writer", "WritingRollManager"),
-    "create": ("shoebox_core.plugins", "create"),
-    "hookimpl": ("shoebox_core.hookspecs", "hookimpl"),
+    "ArchiveCallback": ("shoebox_core.ship.callbacks", "ArchiveCallback"),
+    "NoMoreFiles": ("shoebox_core.read.manager", "NoMoreFiles"),
+    "ReadingRollManager": ("shoebox_core.read.manager", "ReadingRollManager"),
+    "WritingRollManager": ("shoebox_core.write.manager", "WritingRollManager"),
+    "create": ("shoebox_core.plugin", "create"),
+    "hookimpl": ("shoebox_core.plugin", "hookimpl"),
     "load_pipeline": ("shoebox_core.config", "load_pipeline"),
 }
 

@@ -7,7 +7,7 @@ import os
 
 COMPRESSION_SUFFIXES = (".gz", ".zst")
 INPROGRESS_SUFFIX = ".inprogress"
-JOURNAL_SUFFIX = ".state"  # the shipping journal next to an archive (shoebox_core.journal)
+JOURNAL_SUFFIX = ".state"  # the shipping journal next to an archive (shoebox_core.ship.journal)
 MAX_COLLISIONS = 100_000
 
 

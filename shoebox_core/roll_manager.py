@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .callbacks import ArchiveCallback
-from .reader import Damage, NoMoreFiles, ReadingRollManager
-from .writer import WritingRollManager
+from .read.manager import Damage, NoMoreFiles, ReadingRollManager
+from .ship.callbacks import ArchiveCallback
+from .write.manager import WritingRollManager
 
 __all__ = [
     "ArchiveCallback",

@@ -11,9 +11,9 @@ from typing import Any
 import msgpack
 import pytest
 
-from shoebox_core import _v2
-from shoebox_core.callbacks import ArchiveCallback
 from shoebox_core.clock import FakeClock
+from shoebox_core.format import v2 as _v2
+from shoebox_core.ship.callbacks import ArchiveCallback
 
 pytest_plugins = ["shoebox_core.testing.servers"]
 

@@ -238,7 +238,7 @@ def _decompress(data: bytes) -> bytes:
 
 
 def _sync_of(content: bytes, name: str) -> bytes:
-    from shoebox_core import _v2
+    from shoebox_core.format import v2 as _v2
 
     fields, _ = _v2.read_file_header(io.BytesIO(content), name)
     return bytes(fields["sync"])
@@ -428,8 +428,8 @@ class ModeRunner:
 
     def verify(self, problems: list[str]) -> int:
         from shoebox_core.errors import ArchiveError
-        from shoebox_core.reader import ReadingRollManager
-        from shoebox_core.status import directory_status
+        from shoebox_core.read.manager import ReadingRollManager
+        from shoebox_core.ship.status import directory_status
 
         names = sorted(os.listdir(self.spool))
         left = [n for n in names if n.endswith(LEFTOVER_SUFFIXES) or
@@ -511,7 +511,7 @@ class ModeRunner:
 
     def check_bucket_directly(self) -> list[str]:
         """Read the bucket through ``s3://`` (not the mirror) and compare with the mirror."""
-        from shoebox_core.reader import ReadingRollManager
+        from shoebox_core.read.manager import ReadingRollManager
 
         direct = [(m["run"], m["i"]) for m, _ in ReadingRollManager(
             f"s3://{self.bucket_name}/events/*.events", storage_options=self.storage_options)]

@@ -1,4 +1,4 @@
-"""Test-only writer of stacktach-shoebox "version 1" records (layout in ``shoebox_core._v1``)."""
+"""Test-only writer of stacktach-shoebox "version 1" records (layout in ``shoebox_core.format.v1``)."""
 
 from __future__ import annotations
 

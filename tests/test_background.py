@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core.background import BackgroundCloser, BacklogFull
 from shoebox_core.errors import CallbackError
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.background import BackgroundCloser, BacklogFull
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 def test_files_are_closed_in_submission_order() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core.callbacks import ArchiveCallback, CallbackChain, callback_name
 from shoebox_core.errors import CallbackError, ShoeboxError
+from shoebox_core.ship.callbacks import ArchiveCallback, CallbackChain, callback_name
 
 
 class Rename(ArchiveCallback):

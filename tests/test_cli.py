@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core._cli_common import (
+from shoebox_core.cli._common import (
     EXIT_DATA,
     EXIT_NO_MATCH,
     EXIT_OK,
@@ -143,7 +143,7 @@ def test_cat_filters_counts_and_limits(tmp_path: Path, config: Path) -> None:
 
 
 def test_cat_reads_a_url_and_payloads_that_are_not_json(tmp_path: Path) -> None:
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.manager import WritingRollManager
 
     with WritingRollManager("x_{seq}.events", None, tmp_path / "a", background=False) as w:
         w.write({"k": "v"}, "plain text, not JSON")
@@ -303,7 +303,7 @@ def test_ls_lists_every_archive(tmp_path: Path, config: Path) -> None:
 
 
 def test_verify_reports_each_damage_with_file_and_offset(tmp_path: Path) -> None:
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.manager import WritingRollManager
 
     with WritingRollManager("v_{seq}.events", None, tmp_path, block_records=10,
                             background=False) as writer:
@@ -341,7 +341,7 @@ def test_nothing_matched_exits_4(tmp_path: Path, command: str) -> None:
 
 CRASH = """
 import os, sys
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.write.manager import WritingRollManager
 writer = WritingRollManager("ev_%Y%m%dT%H%M%S_{seq}.events", None, "archive", block_records=10)
 for i in range(35):
     writer.write({"i": str(i)}, "x" * 10)
@@ -453,7 +453,7 @@ def test_demo_still_works(tmp_path: Path) -> None:
 
 def test_status_reports_unfinished_shipping_and_exits_by_outcome(tmp_path: Path) -> None:
     from shoebox_core.errors import CallbackError
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.manager import WritingRollManager
 
     class Down:
         name = "upload"

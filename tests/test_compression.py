@@ -12,17 +12,15 @@ from typing import Any
 import pytest
 import zstandard
 
-from shoebox_core import compression
-from shoebox_core.callbacks import CallbackChain
-from shoebox_core.compression import (
-    GzipCallback,
-    ZstdCallback,
-    create_partial,
+from shoebox_core.errors import ArchiveError, CallbackError, ConfigError
+from shoebox_core.format.compressed import (
     decompressing_reader,
     open_decompressed,
     sniff_compression,
 )
-from shoebox_core.errors import ArchiveError, CallbackError, ConfigError
+from shoebox_core.ship import compress as compression
+from shoebox_core.ship.callbacks import CallbackChain
+from shoebox_core.ship.compress import GzipCallback, ZstdCallback, create_partial
 from shoebox_core.testing.callbacks import CallbackContract
 
 CODECS = [(GzipCallback, ".gz", "gzip"), (ZstdCallback, ".zst", "zstd")]

@@ -7,13 +7,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from shoebox_core.reader import ReadingRollManager
+from shoebox_core.read.manager import ReadingRollManager
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     directory, worker = sys.argv[1], sys.argv[2]
     # Same template, same directory, a name that changes only once a second: every roll of every
@@ -50,8 +50,8 @@ def test_eight_processes_one_template_one_directory(tmp_path: Path) -> None:
 
 def test_wall_clock_stepping_back_keeps_read_order(tmp_path: Path) -> None:
     from shoebox_core.clock import FakeClock
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     clock = FakeClock()
     with WritingRollManager("j_%Y%m%dT%H%M%S.events", CountRollChecker(roll_records=10),

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from shoebox_core import plugins
-from shoebox_core.callbacks import ArchiveCallback
+from shoebox_core import plugin as plugins
 from shoebox_core.clock import FakeClock
-from shoebox_core.config import glob_for_template, load_pipeline
+from shoebox_core.config.pipeline import glob_for_template, load_pipeline
 from shoebox_core.errors import ConfigError
-from shoebox_core.hookspecs import Strategy, hookimpl
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker, SizeRollChecker
+from shoebox_core.plugin import Strategy, hookimpl
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.callbacks import ArchiveCallback
+from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -248,7 +248,7 @@ def test_environment_references_defaults_and_escapes(tmp_path: Path, manager) ->
 
 
 def test_import_paths_name_strategies_that_no_plugin_registers(tmp_path: Path, manager) -> None:
-    body = '[[roll]]\nplugin = "shoebox_core.roll_checker:CountRollChecker"\nroll_records = 3\n'
+    body = '[[roll]]\nplugin = "shoebox_core.write.checkers:CountRollChecker"\nroll_records = 3\n'
     pipeline = load_pipeline(write(tmp_path, body), plugin_manager=manager)
     assert isinstance(pipeline.roll[0].build(), CountRollChecker)
 
@@ -498,9 +498,9 @@ def test_the_name_given_for_a_dict_names_the_errors(manager) -> None:
 def test_docs_config_md_describes_every_setting_and_section() -> None:
     import inspect
 
-    from shoebox_core._config_load import PROGRAM_ONLY, SECTIONS
-    from shoebox_core.reader import ReadingRollManager
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.config._load import PROGRAM_ONLY, SECTIONS
+    from shoebox_core.read.manager import ReadingRollManager
+    from shoebox_core.write.manager import WritingRollManager
 
     text = (REPO / "docs" / "config.md").read_text()
     for cls in (WritingRollManager, ReadingRollManager):
@@ -514,7 +514,7 @@ def test_docs_config_md_describes_every_setting_and_section() -> None:
 def test_the_example_configs_load(monkeypatch: pytest.MonkeyPatch) -> None:
     from shoebox_timecheck import plugin as timecheck_plugin
 
-    from shoebox_core.cli_admin import EXAMPLE_CONFIG
+    from shoebox_core.cli.admin import EXAMPLE_CONFIG
 
     monkeypatch.syspath_prepend(str(REPO / "examples" / "shoebox_example"))
     from shoebox_example import plugin as example_plugin

@@ -19,14 +19,14 @@ from pathlib import Path
 import pytest
 from crash_harness import MODES, ModeRunner
 
-from shoebox_core.compression import ZstdCallback
-from shoebox_core.journal import find_journals
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.recovery import recover_directory
-from shoebox_core.roll_checker import NeverRollChecker
-from shoebox_core.shipping import ShippingChain
-from shoebox_core.transfer import Transfer
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.chain import ShippingChain
+from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.ship.journal import find_journals
+from shoebox_core.ship.transfer import Transfer
+from shoebox_core.write.checkers import NeverRollChecker
+from shoebox_core.write.manager import WritingRollManager
+from shoebox_core.write.recovery import recover_directory
 
 DEFAULT_TRIALS = 8
 TRIALS = int(os.environ.get("SHOEBOX_CRASH_TRIALS") or DEFAULT_TRIALS)
@@ -50,10 +50,10 @@ def test_sigkill_harness(mode: str, moto, tmp_path: Path) -> None:
 KILLED_COMPRESSING = textwrap.dedent(
     """
     import os, signal, sys
-    from shoebox_core import compression
-    from shoebox_core.compression import ZstdCallback
-    from shoebox_core.shipping import ShippingChain
-    from shoebox_core.transfer import Transfer
+    from shoebox_core.ship import compress as compression
+    from shoebox_core.ship.compress import ZstdCallback
+    from shoebox_core.ship.chain import ShippingChain
+    from shoebox_core.ship.transfer import Transfer
 
     archive, remote, where = sys.argv[1:4]
 
@@ -130,8 +130,8 @@ def test_a_dead_processs_temporary_journal_is_removed_at_once(tmp_path: Path) ->
 KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from shoebox_core.roll_checker import NeverRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import NeverRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     w = WritingRollManager("r.events", NeverRollChecker(), sys.argv[1], block_records=10,
                            flush_interval=None)
@@ -161,7 +161,7 @@ def test_a_recovery_killed_while_copying_leaves_no_partial_file(tmp_path: Path) 
 KILLED_RECOVERY = textwrap.dedent(
     """
     import os, signal, sys
-    from shoebox_core import recovery
+    from shoebox_core.write import recovery
 
     real_unlink = os.unlink
 

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 
 from shoebox_core.clock import FakeClock
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.recovery import recover_directory
-from shoebox_core.roll_checker import CountRollChecker, SizeRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
+from shoebox_core.write.manager import WritingRollManager
+from shoebox_core.write.recovery import recover_directory
 
 LIMITED_WRITER = textwrap.dedent(
     """
     import resource, sys
     from shoebox_core.errors import ShoeboxError
-    from shoebox_core.roll_checker import SizeRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import SizeRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     directory = sys.argv[1]
     resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))  # files may not grow past it
@@ -87,7 +87,7 @@ def test_permission_denied_names_the_directory(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import os, sys
-        from shoebox_core.writer import WritingRollManager  # imported while still allowed
+        from shoebox_core.write.manager import WritingRollManager  # imported while still allowed
         w = WritingRollManager("p_{seq}.events", None, sys.argv[1])
         if os.geteuid() == 0:
             os.setgid(65534); os.setuid(65534)   # root ignores permissions: become nobody

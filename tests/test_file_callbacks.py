@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core import file_callbacks
-from shoebox_core.callbacks import CallbackChain
-from shoebox_core.compression import GzipCallback, open_decompressed
 from shoebox_core.errors import ArchiveError, ConfigError
-from shoebox_core.file_callbacks import ChangeExtensionCallback, DeleteCallback, MoveCallback
+from shoebox_core.format.compressed import open_decompressed
+from shoebox_core.ship import file_callbacks
+from shoebox_core.ship.callbacks import CallbackChain
+from shoebox_core.ship.compress import GzipCallback
+from shoebox_core.ship.file_callbacks import ChangeExtensionCallback, DeleteCallback, MoveCallback
 from shoebox_core.testing.callbacks import CallbackContract
 
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoebox_core import _v2
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.format import v2 as _v2
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write.manager import WritingRollManager
 
 SMALL = [({"i": str(i), "kind": "k" * (i % 3)}, f"payload {i}" if i % 2 else b"bin %d" % i)
          for i in range(7)]

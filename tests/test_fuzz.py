@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from legacy_v1_writer import pack_v1
 
-from shoebox_core import _v1, _v2
 from shoebox_core.errors import CorruptArchive, ShoeboxError
-from shoebox_core.reader import read_archive
-from shoebox_core.roll_checker import NeverRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.format import v1 as _v1
+from shoebox_core.format import v2 as _v2
+from shoebox_core.read.manager import read_archive
+from shoebox_core.write.checkers import NeverRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 FUZZ = settings(
     max_examples=int(os.environ.get("SHOEBOX_FUZZ_EXAMPLES", "150")),

@@ -12,9 +12,9 @@ import zstandard
 from legacy_v1_writer import pack_v1
 
 from shoebox_core.clock import FakeClock
-from shoebox_core.inspection import describe_archive, find_archives, verify_archive
-from shoebox_core.sources import Source
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.inspection import describe_archive, find_archives, verify_archive
+from shoebox_core.read.sources import Source
+from shoebox_core.write.manager import WritingRollManager
 
 START = 1_700_000_000.0
 

@@ -23,7 +23,7 @@ TIMECHECK = REPO / "plugins" / "shoebox_timecheck"
 _PROBE = """
 import json
 import shoebox_timecheck
-from shoebox_core.plugins import get_plugin_manager
+from shoebox_core.plugin import get_plugin_manager
 
 manager = get_plugin_manager()
 checker = manager.create_roll_checker("time", roll_minutes="15")

@@ -7,8 +7,10 @@ import os
 
 import pytest
 
-from shoebox_core import _v2, roll_checker, roll_manager
-from shoebox_core.compression import GzipCallback, ZstdCallback
+from shoebox_core import roll_manager
+from shoebox_core.format import v2 as _v2
+from shoebox_core.ship.compress import GzipCallback, ZstdCallback
+from shoebox_core.write import checkers as roll_checker
 
 MiB = 1024 * 1024
 TEMPLATE = "test_%Y_%m_%d_%X_%f.events"

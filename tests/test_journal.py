@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core.compression import ZstdCallback
 from shoebox_core.errors import CallbackError
-from shoebox_core.journal import (
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.chain import ShippingChain, StepMismatch, pending_archives
+from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.ship.journal import (
     Journal,
     JournalError,
     current_step,
@@ -26,10 +28,8 @@ from shoebox_core.journal import (
     owner_token,
     save_journal,
 )
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.shipping import ShippingChain, StepMismatch, pending_archives
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 def _archive(directory: Path, name: str = "a.events", records: int = 3) -> str:
@@ -207,9 +207,9 @@ def test_steps_of_a_plain_chain_are_not_journaled(tmp_path: Path) -> None:
 KILLED_BETWEEN_STEPS = textwrap.dedent(
     """
     import os, signal, sys
-    from shoebox_core.compression import ZstdCallback
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.ship.compress import ZstdCallback
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     class Ship:
         name = "ship"

@@ -1,4 +1,4 @@
-"""Tests of the stacktach-shoebox "version 1" reader, ``shoebox_core._v1``."""
+"""Tests of the stacktach-shoebox "version 1" reader, ``shoebox_core.format.v1``."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from legacy_v1_writer import pack_v1
 
-from shoebox_core._v1 import MAGIC_BE, MAGIC_LE, iter_records, sniff
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
+from shoebox_core.format.v1 import MAGIC_BE, MAGIC_LE, iter_records, sniff
 
 PATH = "t.events"
 NOVA = ({"event": "compute.instance.create.start", "request_id": "req-1", "uuid": ""}, '{"a": 1}')

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 import pytest
 
 from shoebox_core.errors import ConfigError
-from shoebox_core.naming import TemplateNamer, reserve
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
+from shoebox_core.write.naming import TemplateNamer, reserve
 
 WHEN = 1_700_000_000.123456  # 2023-11-14 22:13:20.123456 UTC
 
@@ -234,7 +234,7 @@ def test_utc_is_used_for_names_whatever_the_local_zone(tmp_path, fake_clock):
 def test_a_name_whose_journal_remains_is_taken_and_counts_for_seq(tmp_path):
     """An archive shipped and removed locally may still have its journal: its name and seq stay
     taken, so a new archive never shares a journal with an unfinished one."""
-    from shoebox_core.naming import TemplateNamer, reserve
+    from shoebox_core.write.naming import TemplateNamer, reserve
 
     (tmp_path / "s_000004.events.state").write_text("{}")
     namer = TemplateNamer(template="s_{seq}.events")

@@ -14,12 +14,13 @@ from typing import Any
 import pluggy
 import pytest
 
-from shoebox_core import _builtins, plugins
+from shoebox_core import plugin as plugins
 from shoebox_core.clock import Clock
 from shoebox_core.errors import ConfigError, PluginError
-from shoebox_core.hookspecs import HOOK_BY_KIND, KINDS, ShoeboxSpec, Strategy, hookimpl
-from shoebox_core.roll_checker import MB, CountRollChecker, NeverRollChecker, SizeRollChecker
+from shoebox_core.plugin import Strategy, _builtins, hookimpl
+from shoebox_core.plugin._spec import HOOK_BY_KIND, KINDS, ShoeboxSpec
 from shoebox_core.testing import RollCheckerContract
+from shoebox_core.write.checkers import MB, CountRollChecker, NeverRollChecker, SizeRollChecker
 
 pytest_plugins = ["shoebox_core.testing"]
 
@@ -73,7 +74,7 @@ def _origins(manager: plugins.ShoeboxPluginManager, kind: str) -> dict[str, list
 
 BROKEN = "raise RuntimeError('boom at import')\n"
 ACME = """
-from shoebox_core.hookspecs import Strategy, hookimpl
+from shoebox_core.plugin import Strategy, hookimpl
 
 @hookimpl
 def shoebox_roll_checkers():
@@ -126,8 +127,8 @@ def test_strategy_is_frozen_and_validated() -> None:
 
 def test_nothing_is_built_at_import_and_the_shared_manager_is_built_once() -> None:
     code = (
-        "import sys, shoebox_core.plugins as p\n"
-        "assert p._shared is None and 'shoebox_core._builtins' not in sys.modules\n"
+        "import sys, shoebox_core.plugin._manager as p\n"
+        "assert p._shared is None and 'shoebox_core.plugin._builtins' not in sys.modules\n"
         "assert p.get_plugin_manager() is p.get_plugin_manager()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -181,7 +182,7 @@ def test_hook_recorder_sees_each_plugin_asked_on_its_own(plugin_manager, hook_re
     plugin_manager.strategies()
     assert set(hook_recorder.hooks()) == set(HOOK_BY_KIND.values())
     callers = [call.plugins for call in hook_recorder.calls_of("shoebox_roll_checkers")]
-    assert sorted(callers) == [("acme",), ("shoebox_core._builtins",)]
+    assert sorted(callers) == [("acme",), ("shoebox_core.plugin._builtins",)]
 
 
 def test_entry_points_are_discovered_and_a_broken_plugin_is_skipped(
@@ -206,7 +207,7 @@ def test_load_entry_points_isolates_every_kind_of_import_failure(site: Path) -> 
         metadata.EntryPoint(name="exits", value="shoebox_test_exits", group="shoebox"),
         metadata.EntryPoint(name="raises", value="shoebox_test_raises", group="shoebox"),
         metadata.EntryPoint(name="missing", value="shoebox_test_no_such_module", group="shoebox"),
-        metadata.EntryPoint(name="noattr", value="shoebox_core.hookspecs:nothing", group="shoebox"),
+        metadata.EntryPoint(name="noattr", value="shoebox_core.plugin._spec:nothing", group="shoebox"),
     ]
     manager = _manager()
     assert manager.load_entry_points(entry_points) == 0
@@ -264,10 +265,10 @@ def test_one_name_from_two_distributions_is_a_conflict_naming_both() -> None:
     with pytest.raises(PluginError) as caught:
         manager.create_roll_checker("size", roll_size_mb=1)
     assert "shoebox-core" in str(caught.value) and "rival-dist 0.3" in str(caught.value)
-    assert "shoebox_core.roll_checker:SizeRollChecker" in str(caught.value)
+    assert "shoebox_core.write.checkers:SizeRollChecker" in str(caught.value)
     # Other names keep working, and the import path picks one side of the conflict.
     assert manager.create("lines", lines=2).lines == 2
-    checker = manager.create("shoebox_core.roll_checker:SizeRollChecker", roll_size_mb=1)
+    checker = manager.create("shoebox_core.write.checkers:SizeRollChecker", roll_size_mb=1)
     assert checker.roll_bytes == MB
 
 
@@ -360,7 +361,7 @@ def test_path_style_names_import_and_call_the_attribute(site: Path) -> None:
         "class Checkers:\n    @staticmethod\n    def lines(*, lines):\n        return int(lines)\n"
     )
     manager = _manager()
-    checker = manager.create("shoebox_core.roll_checker:CountRollChecker", roll_records="5")
+    checker = manager.create("shoebox_core.write.checkers:CountRollChecker", roll_records="5")
     assert isinstance(checker, CountRollChecker) and checker.roll_records == 5
     assert manager.create_roll_checker("shoebox_test_factories:Checkers.lines", lines="3") == 3
     with pytest.raises(PluginError, match="accepted options: lines"):
@@ -368,8 +369,8 @@ def test_path_style_names_import_and_call_the_attribute(site: Path) -> None:
     cases = {
         "shoebox_test_nowhere:Thing": "cannot import 'shoebox_test_nowhere'",
         "shoebox_test_bad_import:Thing": "RuntimeError: broken module",
-        "shoebox_core.roll_checker:Nope": "has no 'Nope'",
-        "shoebox_core.hookspecs:KINDS": "is not callable",
+        "shoebox_core.write.checkers:Nope": "has no 'Nope'",
+        "shoebox_core.plugin._spec:KINDS": "is not callable",
         "not a path:x": "not an import path",
     }
     with pytest.raises(PluginError, match="must be a non-empty string, got 5"):
@@ -426,8 +427,10 @@ def test_option_errors_raised_by_the_factory_are_plugin_errors_chained_to_the_or
 
 
 def test_module_functions_use_the_shared_manager(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plugins, "_shared", _manager((AcmePlugin(), "acme", "1")))
-    assert plugins.get_plugin_manager() is plugins._shared
+    from shoebox_core.plugin import _manager as manager_module
+
+    monkeypatch.setattr(manager_module, "_shared", _manager((AcmePlugin(), "acme", "1")))
+    assert plugins.get_plugin_manager() is manager_module._shared
     assert plugins.create("lines", lines="4").lines == 4
     assert plugins.create_roll_checker("lines", lines=4).lines == 4
     assert plugins.create_callback("chmod") == {}

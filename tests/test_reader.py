@@ -12,11 +12,11 @@ import fsspec
 import pytest
 import zstandard
 
-from shoebox_core import _v2
 from shoebox_core.errors import CorruptArchive
-from shoebox_core.reader import NoMoreFiles, ReadingRollManager, read_archive
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.format import v2 as _v2
+from shoebox_core.read.manager import NoMoreFiles, ReadingRollManager, read_archive
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 class Reports(list):

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core import _v2
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.recovery import recover_directory, recover_file
-from shoebox_core.roll_checker import CountRollChecker, NeverRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.format import v2 as _v2
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write.checkers import CountRollChecker, NeverRollChecker
+from shoebox_core.write.manager import WritingRollManager
+from shoebox_core.write.recovery import recover_directory, recover_file
 
 WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     directory = sys.argv[1]
     total, flush_at, seed = (int(a) for a in sys.argv[2:5])
@@ -197,7 +197,7 @@ def test_a_dead_reservation_is_removed_and_a_live_one_kept(tmp_path: Path) -> No
 def test_a_new_in_progress_file_is_locked_from_its_first_moment(tmp_path: Path) -> None:
     """Regression: a starting writer's recovery took another process's freshly created,
     not yet locked in-progress file for a dead writer's and removed it."""
-    from shoebox_core.naming import reserve
+    from shoebox_core.write.naming import reserve
 
     fd, temp, final = reserve(str(tmp_path), "x.events")
     try:

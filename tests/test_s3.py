@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from shoebox_core import plugins
-from shoebox_core.compression import ZstdCallback
+from shoebox_core import plugin as plugins
 from shoebox_core.errors import CallbackError, PluginError
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker, SizeRollChecker
-from shoebox_core.shipping import ShippingChain
-from shoebox_core.sources import find_sources
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.read.sources import find_sources
+from shoebox_core.ship.chain import ShippingChain
+from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.ship.transfer import archive_facts
 from shoebox_core.testing.transfers import TransferContract
-from shoebox_core.transfer import archive_facts
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 s3fs = pytest.importorskip("s3fs", reason="the s3 tests need s3fs (pip install -e '.[test]')")
 from shoebox_s3 import S3Transfer  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.roll_checker import CountRollChecker, RollChecker, SizeRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write.checkers import CountRollChecker, RollChecker, SizeRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 def recs(n, tag="r"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from shoebox_core.config.selectors import MetadataSelector, MissingField
 from shoebox_core.errors import ConfigError
-from shoebox_core.selectors import MetadataSelector, MissingField
 
 EVENT = {
     "event_type": "compute.instance.create.end",

@@ -19,21 +19,21 @@ from typing import Any
 import fsspec
 import pytest
 
-from shoebox_core.background import (
+from shoebox_core.errors import CallbackError, ConfigError
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.background import (
     BackgroundCloser,
     BacklogFull,
     RetryPolicy,
     ShippingEvent,
     is_permanent,
 )
-from shoebox_core.compression import ZstdCallback
-from shoebox_core.errors import CallbackError, ConfigError
-from shoebox_core.journal import find_journals
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.status import directory_status, format_status
-from shoebox_core.transfer import Transfer
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.ship.journal import find_journals
+from shoebox_core.ship.status import directory_status, format_status
+from shoebox_core.ship.transfer import Transfer
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 FAST = {"max_attempts": 3, "initial_delay": 0.01, "max_delay": 0.05, "requeue_after": 0.2}
 
@@ -305,10 +305,10 @@ def test_status_of_an_active_writer_and_of_an_empty_directory(tmp_path: Path) ->
 KILLED_WHILE_SHIPPING = textwrap.dedent(
     """
     import os, signal, sys, threading
-    from shoebox_core.compression import ZstdCallback
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.transfer import Transfer
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.ship.compress import ZstdCallback
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.ship.transfer import Transfer
+    from shoebox_core.write.manager import WritingRollManager
 
     flushed = threading.Event()
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from shoebox_core import plugins
-from shoebox_core.cli import builtin_commands
-from shoebox_core.hookspecs import Subcommand, hookimpl
+from shoebox_core import plugin as plugins
+from shoebox_core.cli.main import builtin_commands
+from shoebox_core.plugin import Subcommand, hookimpl
 
 HELLO = """
-from shoebox_core.hookspecs import Subcommand, hookimpl
+from shoebox_core.plugin import Subcommand, hookimpl
 from shoebox_core.errors import ConfigError
 
 
@@ -32,7 +32,7 @@ def shoebox_subcommands():
 """
 
 CLASH = """
-from shoebox_core.hookspecs import Subcommand, hookimpl
+from shoebox_core.plugin import Subcommand, hookimpl
 
 @hookimpl
 def shoebox_subcommands():

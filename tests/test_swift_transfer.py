@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from shoebox_swift import SwiftFileSystem, SwiftTransfer
 
-from shoebox_core import plugins
-from shoebox_core.compression import ZstdCallback
+from shoebox_core import plugin as plugins
 from shoebox_core.errors import CallbackError, PluginError
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker, SizeRollChecker
-from shoebox_core.shipping import ShippingChain
-from shoebox_core.sources import find_sources
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.read.sources import find_sources
+from shoebox_core.ship.chain import ShippingChain
+from shoebox_core.ship.compress import ZstdCallback
 from shoebox_core.testing.transfers import TransferContract
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 def login(server: Any) -> dict[str, Any]:

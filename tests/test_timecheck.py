@@ -13,7 +13,7 @@ import pytest
 
 from shoebox_core.clock import Clock, FakeClock
 from shoebox_core.errors import ConfigError
-from shoebox_core.plugins import ShoeboxPluginManager, fresh_plugin_manager
+from shoebox_core.plugin import ShoeboxPluginManager, fresh_plugin_manager
 from shoebox_core.testing import FakeArchive, RollCheckerContract
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "shoebox_timecheck"

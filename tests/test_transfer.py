@@ -11,24 +11,24 @@ from typing import Any
 import fsspec
 import pytest
 
-from shoebox_core import plugins
+from shoebox_core import plugin as plugins
 from shoebox_core.clock import FakeClock
-from shoebox_core.compression import ZstdCallback
 from shoebox_core.errors import CallbackError, ConfigError, PluginError
-from shoebox_core.journal import Journal, StepContext, running_step, save_journal
-from shoebox_core.object_names import ObjectNameError, ObjectNamer, check_key
-from shoebox_core.reader import ReadingRollManager
-from shoebox_core.roll_checker import CountRollChecker
-from shoebox_core.testing.callbacks import CallbackContract
-from shoebox_core.testing.transfers import TransferContract
-from shoebox_core.transfer import (
+from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.ship.compress import ZstdCallback
+from shoebox_core.ship.journal import Journal, StepContext, running_step, save_journal
+from shoebox_core.ship.object_names import ObjectNameError, ObjectNamer, check_key
+from shoebox_core.ship.transfer import (
     Transfer,
     TransferError,
     VerificationError,
     archive_facts,
     digest_file,
 )
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.testing.callbacks import CallbackContract
+from shoebox_core.testing.transfers import TransferContract
+from shoebox_core.write.checkers import CountRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 # 2023-11-12 23:59:58 UTC
 CREATED = 1_699_833_598.0

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from test_writer_batching import Frozen
 
-from shoebox_core import roll_checker
 from shoebox_core.errors import RecordTooLarge, ShoeboxError, TruncatedArchive
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.roll_checker import (
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write import checkers as roll_checker
+from shoebox_core.write.checkers import (
     CountRollChecker,
     NeverRollChecker,
     RollChecker,
     SizeRollChecker,
 )
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.write.manager import WritingRollManager
 
 REPO = Path(__file__).resolve().parents[1]
 TIMECHECK = REPO / "plugins" / "shoebox_timecheck"
@@ -185,8 +185,8 @@ def test_a_size_checker_subclass_overriding_check_is_honoured(tmp_path):
 WRITER_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from shoebox_core.roll_checker import CountRollChecker
-    from shoebox_core.writer import WritingRollManager
+    from shoebox_core.write.checkers import CountRollChecker
+    from shoebox_core.write.manager import WritingRollManager
 
     directory, plan = sys.argv[1], sys.argv[2:]
     options = dict(flush_interval=None, block_records=50)

@@ -12,11 +12,11 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from shoebox_core import _intake
 from shoebox_core.errors import RecordTooLarge, ShoeboxError
-from shoebox_core.reader import ReadingRollManager, read_archive
-from shoebox_core.roll_checker import CountRollChecker, SizeRollChecker
-from shoebox_core.writer import WritingRollManager
+from shoebox_core.read.manager import ReadingRollManager, read_archive
+from shoebox_core.write import intake as _intake
+from shoebox_core.write.checkers import CountRollChecker, SizeRollChecker
+from shoebox_core.write.manager import WritingRollManager
 
 
 def records(n: int, start: int = 0) -> list[tuple[dict[str, str], str]]:

@@ -31,6 +31,9 @@ way the core's own strategies do, and the errors (:class:`ConfigError` for a bad
 the core's. Test with :mod:`shoebox_core.testing` (fresh plugin manager, fake clock, contract
 suites). Installed is not active: a pipeline uses only the strategies its config names.
 
+Applications build strategies by name with :func:`create` (or :func:`create_roll_checker`...,
+one per kind); :func:`get_plugin_manager` is the process-wide manager, built on first use.
+
 This package may import the whole core; nothing in the core imports it except the CLI.
 """
 
@@ -39,35 +42,59 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from ..hookspecs import Strategy, Subcommand, hookimpl
+from ._manager import (
+    Conflict,
+    PluginFailure,
+    ShoeboxPluginManager,
+    StrategyInfo,
+    create,
+    create_callback,
+    create_namer,
+    create_roll_checker,
+    create_transfer,
+    fresh_plugin_manager,
+    get_plugin_manager,
+)
+from ._spec import Strategy, Subcommand, hookimpl
 
 __all__ = [
     "ArchiveCallback",
     "CallbackError",
     "Clock",
     "ConfigError",
+    "Conflict",
     "PluginError",
+    "PluginFailure",
     "RollChecker",
     "ShoeboxError",
+    "ShoeboxPluginManager",
     "Strategy",
+    "StrategyInfo",
     "Subcommand",
     "Transfer",
     "TransferError",
     "boolean",
+    "create",
+    "create_callback",
+    "create_namer",
+    "create_roll_checker",
+    "create_transfer",
+    "fresh_plugin_manager",
+    "get_plugin_manager",
     "hookimpl",
     "number",
 ]
 
 _LAZY = {
-    "ArchiveCallback": ("shoebox_core.callbacks", "ArchiveCallback"),
+    "ArchiveCallback": ("shoebox_core.ship.callbacks", "ArchiveCallback"),
     "CallbackError": ("shoebox_core.errors", "CallbackError"),
     "Clock": ("shoebox_core.clock", "Clock"),
     "ConfigError": ("shoebox_core.errors", "ConfigError"),
     "PluginError": ("shoebox_core.errors", "PluginError"),
-    "RollChecker": ("shoebox_core.roll_checker", "RollChecker"),
+    "RollChecker": ("shoebox_core.write.checkers", "RollChecker"),
     "ShoeboxError": ("shoebox_core.errors", "ShoeboxError"),
-    "Transfer": ("shoebox_core.transfer", "Transfer"),
-    "TransferError": ("shoebox_core.transfer", "TransferError"),
+    "Transfer": ("shoebox_core.ship.transfer", "Transfer"),
+    "TransferError": ("shoebox_core.ship.transfer", "TransferError"),
     "boolean": ("shoebox_core.options", "boolean"),
     "number": ("shoebox_core.options", "number"),
 }

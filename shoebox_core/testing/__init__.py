@@ -8,7 +8,7 @@ which gives ``fake_clock`` (a :class:`~shoebox_core.clock.FakeClock`), ``plugin_
 manager with only the core's built-ins) and ``hook_recorder`` (a :class:`HookRecorder` on that
 manager). Then reuse the contract suites, which every strategy of a kind must pass::
 
-    from shoebox_core.plugins import fresh_plugin_manager
+    from shoebox_core.plugin import fresh_plugin_manager
     from shoebox_core.testing import RollCheckerContract
     from my_plugin import plugin
     from my_plugin.checkers import LineRollChecker
@@ -64,7 +64,4 @@ __all__ = [
     "plugin_manager",
 ]
 
-try:
-    from .callbacks import CallbackContract
-except ImportError:  # written separately; absent from some checkouts
-    __all__.remove("CallbackContract")
+from .callbacks import CallbackContract  # noqa: E402

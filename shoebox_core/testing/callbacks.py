@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from ..callbacks import callback_name
+from ..ship.callbacks import callback_name
 
 __all__ = ["CallbackContract"]
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ..clock import Clock, FakeClock
-from ..plugins import ShoeboxPluginManager, fresh_plugin_manager
+from ..plugin._manager import ShoeboxPluginManager, fresh_plugin_manager
 
 __all__ = ["FakeArchive", "RollCheckerContract"]
 

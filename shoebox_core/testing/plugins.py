@@ -12,7 +12,7 @@ import pluggy
 import pytest
 
 from ..clock import FakeClock
-from ..plugins import ShoeboxPluginManager, fresh_plugin_manager
+from ..plugin._manager import ShoeboxPluginManager, fresh_plugin_manager
 
 __all__ = ["HookCall", "HookRecorder", "fake_clock", "hook_recorder", "plugin_manager"]
 

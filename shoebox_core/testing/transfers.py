@@ -1,4 +1,4 @@
-"""A reusable test suite for transfers (subclasses of :class:`~shoebox_core.transfer.Transfer`),
+"""A reusable test suite for transfers (subclasses of :class:`~shoebox_core.ship.transfer.Transfer`),
 for plugin authors and the core alike.
 
 Subclass :class:`TransferContract` in a test module (its name must start with ``Test``) and say
@@ -29,10 +29,10 @@ import pytest
 
 from ..clock import FakeClock
 from ..errors import ShoeboxError
-from ..journal import Journal, StepContext, running_step, save_journal
-from ..object_names import ObjectNameError
-from ..transfer import Transfer, VerificationError
-from ..writer import WritingRollManager
+from ..ship.journal import Journal, StepContext, running_step, save_journal
+from ..ship.object_names import ObjectNameError
+from ..ship.transfer import Transfer, VerificationError
+from ..write.manager import WritingRollManager
 
 __all__ = ["TransferContract"]
 

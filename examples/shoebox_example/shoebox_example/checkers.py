@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shoebox_core.clock import Clock
 from shoebox_core.options import number
-from shoebox_core.roll_checker import Archive, RollChecker
+from shoebox_core.write.checkers import Archive, RollChecker
 
 __all__ = ["BatchRollChecker"]
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import crc32c
 import fsspec
-from shoebox_core.callbacks import ArchiveCallback
 from shoebox_core.errors import ArchiveError, ConfigError
+from shoebox_core.ship.callbacks import ArchiveCallback
 
 __all__ = ["OutboxUploader"]
 

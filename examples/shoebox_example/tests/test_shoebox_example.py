@@ -8,8 +8,8 @@ from pathlib import Path
 import fsspec
 from shoebox_core.clock import FakeClock
 from shoebox_core.config import load_pipeline
-from shoebox_core.plugins import ShoeboxPluginManager, fresh_plugin_manager
-from shoebox_core.reader import ReadingRollManager
+from shoebox_core.plugin import ShoeboxPluginManager, fresh_plugin_manager
+from shoebox_core.read import ReadingRollManager
 from shoebox_core.testing import CallbackContract, FakeArchive, RollCheckerContract
 
 from shoebox_example import BatchRollChecker, OutboxUploader, plugin

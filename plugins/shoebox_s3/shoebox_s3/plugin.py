@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoebox_core.hookspecs import Strategy, hookimpl
+from shoebox_core.plugin import Strategy, hookimpl
 
 from .transfer import S3Transfer
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import boolean, number
-from shoebox_core.transfer import LocalDigest, RemoteInfo, Transfer, TransferError
+from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer, TransferError
 
 __all__ = ["S3Transfer"]
 
@@ -23,7 +23,7 @@ class S3Transfer(Transfer):
     """Upload sealed archives to S3 or any S3-compatible store (verified, never overwriting).
 
     Options (keyword-only; strings accepted as a config file gives them), besides those of
-    :class:`~shoebox_core.transfer.Transfer` (``template``, ``fields``, ``missing``,
+    :class:`~shoebox_core.ship.transfer.Transfer` (``template``, ``fields``, ``missing``,
     ``remove_local``, ``verify``):
 
     * ``url``: ``s3://bucket/prefix``.

@@ -8,7 +8,7 @@ from typing import Any
 
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import boolean, number
-from shoebox_core.transfer import LocalDigest, RemoteInfo, Transfer
+from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer
 
 __all__ = ["SwiftTransfer"]
 
@@ -19,7 +19,7 @@ class SwiftTransfer(Transfer):
     """Upload sealed archives to OpenStack Swift (verified, never overwriting another archive).
 
     Options (keyword-only; strings accepted as a config file gives them), besides those of
-    :class:`~shoebox_core.transfer.Transfer` (``template``, ``fields``, ``missing``,
+    :class:`~shoebox_core.ship.transfer.Transfer` (``template``, ``fields``, ``missing``,
     ``remove_local``, ``verify``):
 
     * ``url``: ``swift://container/prefix``.

@@ -1,7 +1,7 @@
 """Time-based roll checkers: after a duration, at wall-clock boundaries, and after idle time.
 
 Their answers depend on the clock only, so each ``check`` is marked
-:func:`~shoebox_core.roll_checker.time_only`: the writer polls it on its timer ticks (waking after
+:func:`~shoebox_core.write.checkers.time_only`: the writer polls it on its timer ticks (waking after
 ``seconds_left``) rather than after every write, and a roll fires even when no record arrives.
 Every checker reads the time from its ``clock`` (default: the system clock), never directly.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from shoebox_core.clock import Clock
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import number
-from shoebox_core.roll_checker import Archive, RollChecker, time_only
+from shoebox_core.write.checkers import Archive, RollChecker, time_only
 
 __all__ = ["AlignedRollChecker", "IdleRollChecker", "TimeRollChecker"]
 

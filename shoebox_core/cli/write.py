@@ -1,0 +1,226 @@
+"""``shoebox write``: JSON lines from stdin or files into a pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gzip
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO, Any, cast
+
+from ..cli._common import (
+    EXIT_DATA,
+    EXIT_OK,
+    EXIT_PIPELINE,
+    EXIT_USAGE,
+    CommandError,
+    add_config,
+    add_progress,
+    load,
+    say,
+)
+
+__all__ = ["add_parser", "run"]
+
+_SHOWN_SKIPS = 10  # skipped lines reported one by one; the rest are only counted
+_BOM = b"\xef\xbb\xbf"
+
+DESCRIPTION = """\
+Write JSON lines into the pipeline a config file describes. Each line becomes one record: its
+payload is the line exactly as given (without the newline), its metadata is chosen from the
+parsed object by --fields and --metadata (or the config's [input] table). Blank lines are
+ignored; a line that is not JSON stops the command (exit 1) unless --skip-invalid. Files ending
+in .gz or .zst are decompressed; "-" (or no FILE) reads stdin.
+"""
+
+EPILOG = """\
+examples:
+  shoebox write -c pipeline.toml events.jsonl
+  zcat events.jsonl.gz | shoebox write -c pipeline.toml --fields event_type,host=publisher_id
+  shoebox write -c pipeline.toml --metadata 'uuid=payload.instance_id or payload.uuid' -
+
+field paths: name, name.sub, list.0, name["odd key"]; "key=path" renames.
+expressions: paths, 'strings', a or b (first non-empty), a + b, x[:10], lower(x), upper(x),
+  strip(x), replace(x, 'a', 'b'), split(x, '.')[0], json(x). See docs/config.md.
+"""
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``shoebox write``."""
+    parser = sub.add_parser(
+        "write", help="write JSON lines (stdin or files) into a config's pipeline",
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="*", metavar="FILE", help="JSON-lines files ('-' is "
+                        "stdin; default: stdin)")
+    add_config(parser, required=True)
+    parser.add_argument("-f", "--fields", action="append", default=[], metavar="LIST",
+                        help="comma-separated field paths that become metadata, each optionally "
+                        "renamed: event_type,uuid=payload.instance_id (repeatable)")
+    parser.add_argument("-m", "--metadata", action="append", default=[], metavar="NAME=EXPR",
+                        help="a metadata key computed by an expression (repeatable)")
+    parser.add_argument("--missing", choices=("empty", "omit", "error"),
+                        help="when a field is missing: store \"\" (default), leave the key out, "
+                        "or stop with exit 1")
+    parser.add_argument("--skip-invalid", action="store_true", default=None,
+                        help="skip lines that are not JSON (reported on stderr) instead of "
+                        "stopping")
+    parser.add_argument("-d", "--directory", help="write here instead of the config's directory")
+    add_progress(parser)
+    parser.set_defaults(func=run)
+
+
+def _selection(args: argparse.Namespace, pipeline: Any) -> Any:
+    from ..config.selectors import MetadataSelector
+    from ..errors import ConfigError
+
+    settings = pipeline.input
+    fields = [f for group in args.fields for f in group.split(",") if f.strip()]
+    expressions = {}
+    for item in args.metadata:
+        name, sep, expression = item.partition("=")
+        if not sep or not name.strip():
+            raise CommandError(f"--metadata {item!r} is not NAME=EXPRESSION", EXIT_USAGE)
+        expressions[name.strip()] = expression
+    if not fields and not expressions:
+        fields, expressions = list(settings.fields), dict(settings.metadata)
+    try:
+        return MetadataSelector(fields, expressions, missing=args.missing or settings.missing)
+    except ConfigError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+def _open_input(name: str) -> IO[bytes]:
+    if name == "-":
+        return sys.stdin.buffer
+    try:
+        if name.endswith(".gz"):
+            return cast(IO[bytes], gzip.open(name, "rb"))
+        if name.endswith(".zst"):
+            import zstandard
+
+            return zstandard.open(name, "rb")  # type: ignore[no-any-return]
+        return open(name, "rb")
+    except OSError as exc:
+        raise CommandError(f"cannot read {name}: {exc.strerror or exc}", EXIT_USAGE) from None
+
+
+def _lines(name: str, stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)``; a file that cannot be read or decompressed is a data problem."""
+    import zlib
+
+    import zstandard
+
+    number = 0
+    lines = iter(stream)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+            raise CommandError(f"{name}: cannot read line {number + 1}: {exc}",
+                               EXIT_DATA) from None
+        number += 1
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM):]
+        yield number, line
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``shoebox write``."""
+    from ..cli._progress import progress, wanted
+    from ..config.selectors import MissingField
+    from ..errors import CallbackError, RecordTooLarge
+
+    pipeline = load(args.config)
+    if args.directory:
+        pipeline = dataclasses.replace(pipeline, directory=args.directory)
+    select = _selection(args, pipeline)
+    skip_invalid = args.skip_invalid if args.skip_invalid is not None else (
+        pipeline.input.skip_invalid)
+    names = args.files or ["-"]
+    if "-" in names and sys.stdin.isatty():
+        say(args, "reading JSON lines from the terminal (Ctrl-D ends the input)")
+    for name in names:
+        if name != "-" and not os.path.isfile(name):
+            raise CommandError(f"cannot read {name}: no such file", EXIT_USAGE)
+    plain = all(n != "-" and not n.endswith((".gz", ".zst")) for n in names)
+    total = sum(os.path.getsize(n) for n in names) if plain else None
+    bar = progress(show=wanted(args.progress), total=total, unit="B", unit_scale=True,
+                   desc="write")
+    written = skipped = 0
+    failure: CommandError | None = None
+    writer = pipeline.open_writer()
+    loads = json.loads
+    write = writer.write
+    try:
+        for name in names:
+            shown = "<stdin>" if name == "-" else name
+            stream = _open_input(name)
+            pending = 0
+            try:
+                for number, raw in _lines(shown, stream):
+                    pending += len(raw)
+                    line = raw.rstrip(b"\r\n")
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = loads(line)
+                        payload = line.decode("utf-8")
+                    except ValueError as exc:
+                        problem = f"{shown}:{number}: not a JSON line ({_reason(exc)})"
+                        if not skip_invalid:
+                            raise CommandError(problem + "; --skip-invalid skips such lines",
+                                               EXIT_DATA) from None
+                        skipped += 1
+                        if skipped <= _SHOWN_SKIPS:
+                            say(args, "skipped " + problem)
+                        continue
+                    try:
+                        write(select(obj) if select else {}, payload)
+                    except (MissingField, RecordTooLarge) as exc:
+                        raise CommandError(f"{shown}:{number}: {exc}", EXIT_DATA) from None
+                    except (TypeError, ValueError) as exc:  # e.g. a lone surrogate from \ud800
+                        raise CommandError(f"{shown}:{number}: record refused: {exc}",
+                                           EXIT_DATA) from None
+                    written += 1
+                    if pending >= 1 << 20:
+                        bar.update(pending)
+                        bar.set_postfix_str(f"{written:,} records")
+                        pending = 0
+            finally:
+                bar.update(pending)
+                if stream is not sys.stdin.buffer:
+                    stream.close()
+    except CommandError as exc:
+        failure = exc
+    finally:
+        bar.close()
+        try:
+            writer.close()
+            callback_error = None
+        except CallbackError as exc:
+            callback_error = exc
+    files = len(writer.sealed)
+    summary = (f"wrote {written:,} records into {files} archive{'s' * (files != 1)} in "
+               f"{writer.directory}")
+    if skipped:
+        summary += f"; skipped {skipped:,} lines that are not JSON"
+    say(args, summary)
+    if failure is not None:
+        print(f"shoebox write: {failure}", file=sys.stderr)
+    if callback_error is not None:
+        print(f"shoebox write: {callback_error}", file=sys.stderr)
+        return EXIT_PIPELINE
+    return failure.code if failure is not None else EXIT_OK
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at column {exc.colno}"
+    return str(exc)

@@ -1,0 +1,33 @@
+"""Reading archives back.
+
+- :mod:`.manager`: :class:`~.manager.ReadingRollManager`, records in write order across files;
+- :mod:`.sources`: finding archives (a local wildcard, a path, any fsspec URL) and opening each
+  once;
+- :mod:`.inspection`: what ``shoebox ls`` and ``shoebox verify`` report about an archive.
+
+May import :mod:`shoebox_core.format`, :mod:`shoebox_core.errors` and the journal's names of
+in-progress files; never ``write``, ``config``, ``cli`` or ``plugin``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "find_sources"]
+
+_LAZY = {
+    "Damage": (".manager", "Damage"),
+    "NoMoreFiles": (".manager", "NoMoreFiles"),
+    "ReadingRollManager": (".manager", "ReadingRollManager"),
+    "find_sources": (".sources", "find_sources"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)

@@ -1,0 +1,182 @@
+"""Finding archives by pattern (local directory, full path or fsspec URL) and opening them.
+
+A pattern matches file *names*, never the joined path (stacktach-shoebox matched ``*`` across the
+directory). Compressed copies match too: ``test_*.events`` finds ``test_1.events.gz`` and
+``test_2.events.zst``; when a file and its compressed twin both exist (a crash between compressing
+and removing the original), only the original is read. In-progress files are left out unless asked.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX
+from ..ship.journal import is_journal_file
+
+__all__ = ["Source", "find_sources", "is_url"]
+
+_WILDCARDS = set("*?[")
+
+
+def is_url(text: str) -> bool:
+    """True for ``proto://...`` (fsspec URLs), False for local paths."""
+    return "://" in text
+
+
+@dataclass(frozen=True)
+class Source:
+    """One archive found by a pattern: its name, where it is and how to open it."""
+
+    path: str
+    size: int | None = None
+    fs: Any = None  # an fsspec filesystem, or None for a local file
+
+    @property
+    def name(self) -> str:
+        """The file name without its directory."""
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    def open(self) -> IO[bytes]:
+        """Open for binary reading. Remote files are read by ranged requests that start small
+        (reading a header fetches 64 KiB, not the whole file) and grow while reading goes on."""
+        if self.fs is None:
+            return open(self.path, "rb")
+        cache = _growing_cache()
+        try:
+            return self.fs.open(  # type: ignore[no-any-return]
+                self.path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type=cache
+            )
+        except TypeError:  # a file system whose files take no cache options
+            return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+
+
+#: The largest ranged request a remote archive is read with.
+REMOTE_BLOCK_SIZE = 8 * 1024 * 1024
+_FIRST_BLOCK_SIZE = 64 * 1024
+_CACHE_NAME = "shoebox-growing"
+
+
+def _growing_cache() -> str:
+    """Register (once) and name fsspec's read-ahead cache that starts at 64 KiB and doubles on
+    each miss up to the file's block size: headers cost one small request, whole files few."""
+    import fsspec.caching
+
+    if _CACHE_NAME not in fsspec.caching.caches:
+
+        class GrowingReadAheadCache(fsspec.caching.ReadAheadCache):
+            name = _CACHE_NAME  # type: ignore[misc]
+
+            def __init__(self, blocksize: int, fetcher: Any, size: int, **_: Any) -> None:
+                super().__init__(blocksize, fetcher, size)
+                self.max_blocksize = blocksize
+                self.blocksize = min(blocksize, _FIRST_BLOCK_SIZE)
+
+            def _fetch(self, start: int | None, end: int | None) -> bytes:
+                misses = self.miss_count
+                data = super()._fetch(start, end)
+                if self.miss_count != misses:
+                    self.blocksize = min(self.blocksize * 2, self.max_blocksize)
+                return data
+
+        fsspec.caching.register_cache(GrowingReadAheadCache, clobber=True)
+    return _CACHE_NAME
+
+
+def _matches(name: str, pattern: str, include_in_progress: bool) -> bool:
+    if is_journal_file(name):
+        return False  # the on-close journal next to an archive, never an archive itself
+    if name.endswith(INPROGRESS_SUFFIX):
+        if not include_in_progress:
+            return False
+        name = name[: -len(INPROGRESS_SUFFIX)]
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix) and fnmatch.fnmatchcase(name[: -len(suffix)], pattern):
+            return True
+    return False
+
+
+def _drop_twins(sources: list[Source]) -> list[Source]:
+    """Keep an original rather than its compressed copy when both are present."""
+    paths = {s.path for s in sources}
+    kept = []
+    for source in sources:
+        twin = next((source.path[: -len(s)] for s in COMPRESSION_SUFFIXES
+                     if source.path.endswith(s)), None)
+        if twin is not None and twin in paths:
+            continue
+        kept.append(source)
+    return kept
+
+
+def _split(pattern: str, directory: str) -> tuple[str, str, bool]:
+    """Split a pattern into (directory part, name pattern, whether the directory part is a glob).
+
+    Wildcards count only in ``pattern``: ``directory`` is always taken literally (escaped when it
+    is joined to a pattern's own directory part), so a directory named ``logs*`` or ``run[1]`` is
+    read, never matched against its neighbours.
+    """
+    if "/" in pattern or (os.sep != "/" and os.sep in pattern):
+        if is_url(pattern):
+            head, tail = pattern.rsplit("/", 1)
+        else:
+            head, tail = os.path.split(pattern)
+            if not os.path.isabs(head) and directory not in ("", "."):
+                if is_url(directory):
+                    head = glob.escape(directory.rstrip("/")) + "/" + head
+                else:
+                    head = os.path.join(glob.escape(directory), head)
+        head = head or "/"
+        return head, tail, bool(_WILDCARDS & set(head))
+    return directory, pattern, False
+
+
+def find_sources(
+    pattern: str,
+    directory: str = ".",
+    *,
+    storage_options: dict[str, Any] | None = None,
+    include_in_progress: bool = False,
+) -> list[Source]:
+    """Every archive whose name matches ``pattern`` (not yet in reading order)."""
+    directory = os.fspath(directory)
+    head, name_pattern, head_is_glob = _split(pattern, directory)
+    sources: list[Source] = []
+    if is_url(head):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(head, **(storage_options or {}))
+        # File systems are shared (fsspec caches instances) and some cache listings: a reader
+        # must see the objects uploaded since the last listing.
+        fs.invalidate_cache()
+        roots = fs.glob(root) if head_is_glob else [root]
+        seen: set[str] = set()
+        for base in roots:
+            try:
+                entries = fs.ls(base, detail=True)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                path = entry["name"]
+                # A glob such as "**" lists files among the folders: each is seen once.
+                if entry.get("type") == "directory" or path in seen:
+                    continue
+                seen.add(path)
+                if _matches(path.rsplit("/", 1)[-1], name_pattern, include_in_progress):
+                    sources.append(Source(path, entry.get("size"), fs))
+    else:
+        roots = glob.glob(head) if head_is_glob else [head]
+        for base in roots:
+            try:
+                entries = list(os.scandir(base))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                if entry.is_file() and _matches(entry.name, name_pattern, include_in_progress):
+                    sources.append(Source(entry.path, entry.stat().st_size))
+    return _drop_twins(sources)

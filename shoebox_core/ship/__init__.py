@@ -1,0 +1,42 @@
+"""What happens to a sealed archive: the on-close chain and shipping to remote storage.
+
+- :mod:`.callbacks`: :class:`~.callbacks.ArchiveCallback` (the callback protocol) and a plain
+  chain of callbacks;
+- :mod:`.chain`: the journaled chain a writer runs for each sealed file;
+- :mod:`.journal`: each file's ``<name>.state`` record of the steps done;
+- :mod:`.background`: the bounded background worker and its retry policy;
+- :mod:`.compress`: the gzip and zstd on-close callbacks; :mod:`.file_callbacks`: move, change
+  extension, delete;
+- :mod:`.transfer`: the base upload (any fsspec URL), verified before the local copy goes;
+  :mod:`.object_names`: deterministic object names;
+- :mod:`.status`: what a directory still has to ship.
+
+May import :mod:`shoebox_core.format` (to read an archive's facts), ``errors``, ``clock`` and
+``options``; never ``write``, ``config``, ``cli`` or ``plugin``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback", "directory_status"]
+
+_LAZY = {
+    "ArchiveCallback": (".callbacks", "ArchiveCallback"),
+    "BacklogFull": (".background", "BacklogFull"),
+    "GzipCallback": (".compress", "GzipCallback"),
+    "RetryPolicy": (".background", "RetryPolicy"),
+    "Transfer": (".transfer", "Transfer"),
+    "ZstdCallback": (".compress", "ZstdCallback"),
+    "directory_status": (".status", "directory_status"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)

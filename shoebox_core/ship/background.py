@@ -1,0 +1,405 @@
+"""Running the on-close chain of sealed files off the write path, with retries.
+
+A writer seals a file in microseconds; compressing or uploading it takes far longer. The
+:class:`BackgroundCloser` takes sealed files into a bounded backlog and runs the on-close chain for
+each, in order, in one worker thread, so ``write()`` only waits when the backlog is full.
+
+A failed chain is retried (:class:`RetryPolicy`: exponential backoff with jitter, up to
+``max_attempts``) before the worker moves on; the head of the backlog waits meanwhile, so a dead
+remote fills the backlog instead of failing every file in turn. A file that used up its attempts is
+kept where it is, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: it
+is tried again, with a fresh set of attempts, after a later file succeeds (the remote is back) or
+``requeue_after`` seconds. The chain itself must be resumable (a
+:class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the sealed name.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+
+from ..errors import CallbackError, ConfigError, ShoeboxError
+from ..options import number
+
+__all__ = [
+    "BackgroundCloser",
+    "BacklogFull",
+    "CloserStats",
+    "RetryPolicy",
+    "ShippingEvent",
+    "is_permanent",
+]
+
+log = logging.getLogger("shoebox")
+
+
+class BacklogFull(ShoeboxError):
+    """The backlog of sealed files waiting for their on-close chain is full (policy "raise")."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed on-close chain is retried.
+
+    Attempt ``n`` (from 1) that fails waits ``min(max_delay, initial_delay * multiplier **
+    (n - 1))`` seconds, reduced by up to ``jitter`` of itself at random (so that many writers do not
+    retry in step), then attempt ``n + 1`` runs; after ``max_attempts`` the file is given up for now
+    (kept and reported). A given-up file is tried again after a later file succeeds or
+    ``requeue_after`` seconds (None: only after a later success).
+    """
+
+    max_attempts: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 60.0
+    multiplier: float = 2.0
+    jitter: float = 0.5
+    requeue_after: float | None = 300.0
+
+    def __post_init__(self) -> None:
+        owner = "RetryPolicy"
+        # Coerce strings from config files, and check ranges, in place (the class is frozen).
+        set_ = object.__setattr__
+        set_(self, "max_attempts", int(number(self.max_attempts, "max_attempts", owner=owner,
+                                              integer=True)))
+        set_(self, "initial_delay", number(self.initial_delay, "initial_delay", owner=owner,
+                                           positive=False))
+        set_(self, "max_delay", number(self.max_delay, "max_delay", owner=owner, positive=False))
+        set_(self, "multiplier", number(self.multiplier, "multiplier", owner=owner))
+        set_(self, "jitter", number(self.jitter, "jitter", owner=owner, positive=False))
+        if self.requeue_after is not None:
+            set_(self, "requeue_after", number(self.requeue_after, "requeue_after", owner=owner))
+        if self.initial_delay < 0 or self.max_delay < 0:
+            raise ConfigError(f"{owner}: delays must not be negative")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"{owner}: option 'jitter' must be from 0 to 1, got {self.jitter!r}")
+        if self.multiplier < 1:
+            raise ConfigError(f"{owner}: option 'multiplier' must be 1 or more")
+
+    @classmethod
+    def from_options(cls, options: RetryPolicy | Mapping[str, object] | None) -> RetryPolicy:
+        """A policy from an instance, a mapping of its fields (a config section) or None."""
+        if options is None:
+            return cls()
+        if isinstance(options, RetryPolicy):
+            return options
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(
+                f"retry: unknown option {', '.join(map(repr, unknown))}; accepted: "
+                f"{', '.join(sorted(known))}"
+            )
+        return cls(**options)  # type: ignore[arg-type]
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
+        base = min(self.max_delay, self.initial_delay * self.multiplier ** max(attempt - 1, 0))
+        draw = (rng or random).random()
+        return base * (1.0 - self.jitter * draw)
+
+
+@dataclass(frozen=True)
+class ShippingEvent:
+    """Something the worker did: ``kind`` is ``"done"`` (``final`` is the name after the chain),
+    ``"retry"`` (attempt ``attempt`` failed with ``error``; the next in ``delay`` seconds),
+    ``"failed"`` (the last attempt failed; the file is kept) or ``"requeued"`` (a failed file is
+    tried again)."""
+
+    kind: str
+    path: str
+    attempt: int = 0
+    error: str | None = None
+    delay: float | None = None
+    final: str | None = None
+
+
+@dataclass(frozen=True)
+class CloserStats:
+    """A snapshot of what the background worker did and has left to do."""
+
+    done: int
+    failed: int
+    backlog: int
+    oldest_age: float  # seconds the oldest unfinished file has waited (0 when none)
+    retries: int = 0  # attempts that followed a failure
+    attempts: int = 0  # attempts in all
+    parked: int = 0  # files that used up their attempts and wait to be tried again
+    requeued: int = 0  # times a parked file was tried again
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when retrying cannot help (the error, or the exception it wraps, says
+    ``permanent = True``: a bad object name, a journal of another configuration)."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None:
+            return False
+        if getattr(seen, "permanent", False):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+class BackgroundCloser:
+    """Run ``close(path)`` for every submitted file, in submission order, in a worker thread.
+
+    ``max_backlog`` bounds the files waiting; when it is reached ``submit`` blocks (``when_full=
+    "block"``, the default: the writer slows down to the pace of the chain) or raises
+    :class:`BacklogFull` (``"raise"``; the file is remembered and queued as soon as there is room).
+    A failing ``close`` is retried as ``retry`` (a :class:`RetryPolicy` or a mapping of its fields)
+    says (default: a single attempt); files that fail every attempt are kept in ``errors`` (the
+    file stays on disk) and tried again later. ``on_event`` receives a :class:`ShippingEvent` for
+    each thing that happens. ``sleep`` (seconds -> None), ``monotonic`` and ``rng`` may be
+    replaced by tests; the default sleep is cut short by :meth:`close` when its timeout runs out.
+    """
+
+    def __init__(
+        self,
+        close: Callable[[str], str],
+        *,
+        max_backlog: int = 64,
+        when_full: str = "block",
+        monotonic: Callable[[], float] = time.monotonic,
+        name: str = "shoebox-closer",
+        retry: RetryPolicy | Mapping[str, object] | None = None,
+        on_event: Callable[[ShippingEvent], None] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if when_full not in ("block", "raise"):
+            raise ValueError(f"when_full must be 'block' or 'raise', got {when_full!r}")
+        if max_backlog < 1:
+            raise ValueError(f"max_backlog must be at least 1, got {max_backlog!r}")
+        self._close = close
+        self.max_backlog = max_backlog
+        self.when_full = when_full
+        # No retry unless asked: a plain chain (compression) fails the same way every time.
+        self.retry = (
+            RetryPolicy(max_attempts=1) if retry is None else RetryPolicy.from_options(retry)
+        )
+        self._monotonic = monotonic
+        self._name = name
+        self._on_event = on_event
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._queue: deque[tuple[str, float]] = deque()
+        self._deferred: deque[tuple[str, float]] = deque()  # refused by a full backlog ("raise")
+        self._parked: list[tuple[str, float, float]] = []  # (path, since, parked at)
+        self._second_chance: set[str] = set()  # requeued parked files: one attempt each
+        self._failed: dict[str, CallbackError] = {}  # the error kept for each failed file
+        self._current: tuple[str, float] | None = None
+        self._busy = 0  # files taken from the queue and not finished
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._abandon = threading.Event()
+        self.done: list[str] = []  # final names after the chain, in order
+        self.errors: list[CallbackError] = []
+        self._attempts = 0
+        self._retries = 0
+        self._requeued = 0
+
+    # -- submitting -----------------------------------------------------------------------------
+    def submit(self, path: str, *, force: bool = False) -> None:
+        """Queue ``path`` for its on-close chain; waits (or raises) while the backlog is full.
+
+        ``force`` queues it even then (files found pending at start-up, already on disk).
+        """
+        with self._cond:
+            if self._stopping:
+                raise ShoeboxError("submit() on a closed BackgroundCloser")
+            while not force and self._size() >= self.max_backlog:
+                if self.when_full == "raise":
+                    self._deferred.append((path, self._monotonic()))
+                    raise BacklogFull(
+                        f"{self._size()} sealed files are waiting for their on-close chain "
+                        f"(max_backlog={self.max_backlog}); {path} was sealed and stays where it "
+                        "is, queued as soon as there is room"
+                    )
+                self._cond.wait()
+            self._queue.append((path, self._monotonic()))
+            self._start()
+            self._cond.notify_all()
+
+    def _size(self) -> int:
+        return len(self._queue) + self._busy
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    # -- the worker -----------------------------------------------------------------------------
+    def _next(self) -> tuple[str, float] | None:
+        """The next file to handle (None: stop), waiting for one; called with the lock held."""
+        while True:
+            if self._abandon.is_set():
+                return None
+            while self._deferred and self._size() < self.max_backlog:
+                self._queue.append(self._deferred.popleft())
+            if self._queue:
+                return self._queue.popleft()
+            if self._stopping:
+                return None
+            wait = None
+            if self._parked and self.retry.requeue_after is not None:
+                due = min(at for _, _, at in self._parked) + self.retry.requeue_after
+                wait = due - self._monotonic()
+                if wait <= 0:
+                    self._requeue_parked()
+                    continue
+            self._cond.wait(wait)
+
+    def _requeue_parked(self) -> list[str]:
+        paths = [path for path, _, _ in self._parked]
+        self._second_chance.update(paths)
+        self._queue.extend((path, since) for path, since, _ in self._parked)
+        self._requeued += len(self._parked)
+        self._parked = []
+        return paths
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                item = self._next()
+                if item is None:
+                    self._cond.notify_all()
+                    return
+                path, since = item
+                self._busy += 1
+                self._current = item
+            events: list[ShippingEvent] = []
+            try:
+                final, error, attempt = self._attempt_all(path)
+                with self._cond:
+                    old = self._failed.pop(path, None)
+                    if old is not None:
+                        self.errors = [e for e in self.errors if e is not old]
+                    if error is None:
+                        self.done.append(final)
+                        events.append(ShippingEvent("done", path, attempt, final=final))
+                        if self._parked and not self._abandon.is_set():
+                            events += [ShippingEvent("requeued", p)
+                                       for p in self._requeue_parked()]
+                    else:
+                        self._failed[path] = error
+                        self.errors.append(error)
+                        if not is_permanent(error):
+                            self._parked.append((path, since, self._monotonic()))
+                        events.append(ShippingEvent("failed", path, attempt, error=str(error)))
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._current = None
+                    self._cond.notify_all()
+            for event in events:
+                self._emit(event)
+
+    def _attempt_all(self, path: str) -> tuple[str, CallbackError | None, int]:
+        with self._cond:
+            # A parked file tried again gets one attempt: its retries were spent already.
+            limit = 1 if path in self._second_chance else self.retry.max_attempts
+            self._second_chance.discard(path)
+        attempt = 0
+        while True:
+            attempt += 1
+            with self._cond:
+                self._attempts += 1
+            try:
+                return self._close(path), None, attempt
+            except CallbackError as exc:
+                error = exc
+            except Exception as exc:  # a bug in our own code: keep the worker alive, say so
+                log.exception("shoebox: on-close of %s failed", path)
+                error = CallbackError(f"on-close of {path} failed: {exc!r}", callback="?",
+                                      path=path)
+                error.__cause__ = exc
+            if is_permanent(error) or attempt >= limit:
+                log.error("shoebox: giving up on %s after %d attempt(s): %s", path, attempt, error)
+                return path, error, attempt
+            if self._abandon.is_set():
+                return path, error, attempt
+            delay = self.retry.delay(attempt, self._rng)
+            with self._cond:
+                self._retries += 1
+            self._emit(ShippingEvent("retry", path, attempt, error=str(error), delay=delay))
+            if self._sleep is not None:
+                self._sleep(delay)
+            else:
+                self._abandon.wait(delay)
+            if self._abandon.is_set():
+                return path, error, attempt
+
+    def _emit(self, event: ShippingEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:  # a listener must never stop the worker
+            log.exception("shoebox: shipping event listener failed on %s", event)
+
+    # -- monitoring and shutdown ----------------------------------------------------------------
+    def stats(self) -> CloserStats:
+        """Counters and the backlog, for monitoring."""
+        with self._cond:
+            waiting = [since for _, since in self._queue] + [s for _, s in self._deferred]
+            waiting += [since for _, since, _ in self._parked]
+            if self._current is not None:
+                waiting.append(self._current[1])
+            oldest = min(waiting) if waiting else None
+            return CloserStats(
+                done=len(self.done),
+                failed=len(self.errors),
+                backlog=self._size() + len(self._deferred),
+                oldest_age=0.0 if oldest is None else max(0.0, self._monotonic() - oldest),
+                retries=self._retries,
+                attempts=self._attempts,
+                parked=len(self._parked),
+                requeued=self._requeued,
+            )
+
+    def pending(self) -> list[str]:
+        """Files not finished: waiting, being handled, refused by a full backlog, or parked."""
+        with self._cond:
+            items = [p for p, _ in self._queue] + [p for p, _ in self._deferred]
+            if self._current is not None:
+                items.insert(0, self._current[0])
+            return items + [p for p, _, _ in self._parked]
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted file has been handled (succeeded or used up its attempts);
+        False if ``timeout`` ran out."""
+        deadline = None if timeout is None else self._monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy or self._deferred:
+                if self._deferred and self._thread is None:
+                    self._start()
+                left = None if deadline is None else deadline - self._monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if self._abandon.is_set() and not self._busy:
+                    return False
+                self._cond.wait(left if left is not None else 1.0)
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Finish the backlog and stop the worker; False if ``timeout`` ran out first.
+
+        When it runs out, the worker stops after the step it is running (a retry wait is cut
+        short); the files not finished stay on disk with their journals, for the next start
+        (:meth:`pending` lists them). Parked files are not tried again.
+        """
+        finished = self.drain(timeout)
+        with self._cond:
+            self._stopping = True
+            if not finished:
+                self._abandon.set()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(None if finished else 30.0)
+        return finished

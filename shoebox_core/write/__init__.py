@@ -1,0 +1,40 @@
+"""Writing archives: the writing roll manager and what it is made of.
+
+- :mod:`.manager`: :class:`~.manager.WritingRollManager`, the public writer;
+- :mod:`.intake`: the records accepted but not yet written into a block;
+- :mod:`.archive`: the active archive file (open lazily, append blocks, seal);
+- :mod:`.policy`: the roll policy, the one place that decides when the active archive rolls;
+- :mod:`.checkers`: the core's roll checkers (size, count, never) and their base class;
+- :mod:`.naming`: file-name templates and no-clobber reservation of names;
+- :mod:`.recovery`: sealing what a crashed writer left.
+
+May import :mod:`shoebox_core.format`, :mod:`shoebox_core.ship` (to hand sealed files to the
+on-close chain), :mod:`shoebox_core.errors`, ``clock`` and ``options``; never ``read``, ``config``,
+``cli`` or ``plugin``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = ["CountRollChecker", "NeverRollChecker", "RollChecker", "SizeRollChecker", "TemplateNamer", "WritingRollManager", "recover_directory"]
+
+_LAZY = {
+    "CountRollChecker": (".checkers", "CountRollChecker"),
+    "NeverRollChecker": (".checkers", "NeverRollChecker"),
+    "RollChecker": (".checkers", "RollChecker"),
+    "SizeRollChecker": (".checkers", "SizeRollChecker"),
+    "TemplateNamer": (".naming", "TemplateNamer"),
+    "WritingRollManager": (".manager", "WritingRollManager"),
+    "recover_directory": (".recovery", "recover_directory"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)

@@ -1,0 +1,272 @@
+"""The active archive: one in-progress file that records are appended to, block by block."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+from typing import Any
+
+from .._fsutil import fsync_dir, rename_no_clobber
+from ..errors import ArchiveError
+from ..format import v2 as _v2
+from ..write.naming import reserve
+
+__all__ = ["ActiveArchive"]
+
+log = logging.getLogger("shoebox")
+
+_EMPTY_BLOCK = _v2.BLOCK_HEADER_SIZE + _v2.ARRAY32.size
+_IOV_MAX = 1024
+
+
+def _write_all(fd: int, chunks: list[Any]) -> int:
+    """Write every byte of ``chunks`` to ``fd`` (``writev`` may write less than asked)."""
+    total = sum(len(c) for c in chunks)
+    done = os.writev(fd, chunks) if len(chunks) <= _IOV_MAX else 0
+    while done < total:
+        flat = b"".join(bytes(c) for c in chunks)
+        done += os.write(fd, flat[done:])
+    return total
+
+
+class ActiveArchive:
+    """An archive file being written under its in-progress name.
+
+    Roll checkers see this object: ``size`` (bytes on disk, counting records not yet flushed),
+    ``record_count``, ``filename`` (the final name it will get) and ``get_file_handle().tell()``.
+    The writer hands it records already encoded (one msgpack ``[metadata, payload]`` array each)
+    through :meth:`take`; they wait in ``parts`` (``buffered`` bytes, ``pending`` records) until a
+    block is full, and are then framed, checksummed and written with one ``writev``. Not
+    thread-safe on its own: the roll manager locks.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        name: str,
+        *,
+        created: float,
+        seq: int,
+        compression: str = "none",
+        compression_level: int = 3,
+    ) -> None:
+        self.fd, self.path, self.filename = reserve(directory, name)
+        try:
+            # Held until sealed: recovery tells a live writer's file from a dead one by this lock.
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.sync = _v2.new_sync()
+            self.codec = _v2.CODECS[compression]
+            self._compressor = None
+            if self.codec == _v2.CODEC_ZSTD:
+                import zstandard
+
+                self._compressor = zstandard.ZstdCompressor(level=compression_level)
+            header = _v2.encode_file_header(
+                {
+                    "sync": self.sync,
+                    "created_ns": int(created * 1e9),
+                    "seq": seq,
+                    "name": os.path.basename(self.filename),
+                    "writer": f"{socket.gethostname()}:{os.getpid()}",
+                    "codec": compression,
+                    "checksum": "crc32c",
+                }
+            )
+            self.written = _write_all(self.fd, [header])
+        except BaseException:
+            os.close(self.fd)
+            os.unlink(self.path)
+            raise
+        self.created = created
+        self.seq = seq
+        self.record_count = 0
+        self.pending = 0
+        self.blocks = 0
+        self.broken = False  # a write or fsync failed: abandon, never append after a torn block
+        self.parts: list[bytes] = []  # the encoded records of the pending block
+        self.buffered = 0  # their total length
+        # Called by flush_block() first: the writer moves the records it has accepted but not yet
+        # handed over (so the timer's periodic flush writes them too).
+        self.collect: Callable[[ActiveArchive], None] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes on disk, plus the framed size of the records not yet flushed (exact without
+        compression; with zstd, the uncompressed size: the writer flushes before trusting it)."""
+        if self.pending:
+            return self.written + _EMPTY_BLOCK + self.buffered
+        return self.written
+
+    def tell(self) -> int:
+        """Same as ``size``: lets ``get_file_handle().tell()`` work as in stacktach-shoebox."""
+        return self.size
+
+    def get_file_handle(self) -> ActiveArchive:
+        """The seed's way to ask how big the archive is: ``archive.get_file_handle().tell()``."""
+        return self
+
+    _get_file_handle = get_file_handle
+
+    def take(
+        self,
+        records: Sequence[bytes],
+        start: int,
+        end: int,
+        *,
+        block_bytes: int,
+        block_records: int,
+        roll_bytes: float,
+        roll_records: float,
+    ) -> tuple[int, bool]:
+        """Add encoded ``records[start:end]``, writing each block as it fills, until the file
+        reaches a roll limit.
+
+        Returns the index of the first record not taken and whether a roll is due: the last record
+        taken made the file reach ``roll_bytes`` on disk or ``roll_records`` (both inclusive).
+        Blocks end exactly where the record-by-record rule puts them: at the record that makes
+        them reach ``block_bytes`` or ``block_records``.
+        """
+        i = start
+        while i < end:
+            # Records that can be added before the block or the file is full by count...
+            most = min(end - i, block_records - self.pending, roll_records - self.record_count)
+            chunk = records[i : i + max(1, int(most))]
+            # ...and by bytes: the first record whose end reaches either limit is the last one.
+            totals = list(accumulate(map(len, chunk)))
+            limit = min(block_bytes - self.buffered,
+                        roll_bytes - (self.written + _EMPTY_BLOCK + self.buffered))
+            count = min(bisect_left(totals, limit) + 1, len(chunk))
+            self.parts.extend(chunk[:count] if count < len(chunk) else chunk)
+            self.buffered += totals[count - 1]
+            self.pending += count
+            self.record_count += count
+            i += count
+            if self.written + _EMPTY_BLOCK + self.buffered >= roll_bytes:
+                if not self.codec:
+                    return i, True
+                # Compressed blocks: the records in memory will take less room on disk than
+                # that. Write them, and decide on the bytes the file really holds.
+                self.write_block()
+                if self.written >= roll_bytes:
+                    return i, True
+            if self.record_count >= roll_records:
+                return i, True
+            if self.buffered >= block_bytes or self.pending >= block_records:
+                self.write_block()
+        return i, False
+
+    def flush_block(self) -> None:
+        """Write the pending block (no fsync), with whatever the writer still holds for it."""
+        if self.collect is not None:
+            self.collect(self)
+        self.write_block()
+
+    def write_block(self) -> None:
+        """Frame the pending records as one block and write it to the file (no fsync)."""
+        if not self.pending:
+            return
+        prefix = _v2.ARRAY32.pack(0xDD, self.pending)
+        view = b"".join(self.parts)
+        if self._compressor is not None:
+            raw = prefix + view
+            body: Any = self._compressor.compress(raw)
+            head = _v2.encode_block_header(
+                self.sync, _v2.KIND_RECORDS, self.pending, body, len(raw), self.codec
+            )
+            chunks = [head, body]
+        else:
+            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            raw_len = len(prefix) + len(view)
+            head = _v2.BLOCK_HEADER.pack(
+                self.sync, raw_len, raw_len, self.pending, _v2.KIND_RECORDS, 0, 0, crc
+            )
+            head += _v2.crc32c(head).to_bytes(4, "little")
+            chunks = [head, prefix, view]
+        self._io("append a block to", _write_all, self.fd, chunks)
+        self.parts = []
+        self.buffered = 0
+        self.pending = 0
+        self.blocks += 1
+
+    def _io(self, what: str, call: Any, *args: Any) -> None:
+        """Run a write or fsync; a failure (disk full, file too large, I/O error) breaks this
+        archive: the caller abandons it, and recovery seals what it holds up to its last good
+        block."""
+        try:
+            result = call(*args)
+        except OSError as exc:
+            self.broken = True
+            raise ArchiveError(
+                f"cannot {what} the archive ({exc.strerror or exc}); the records before this "
+                f"byte are safe and recovery seals them; the {self.pending} record(s) of the "
+                "block being written were not stored",
+                path=self.path,
+                offset=self.written,
+            ) from exc
+        if call is _write_all:
+            self.written += result
+
+    def flush(self) -> None:
+        """Write the pending block and make everything written so far durable (fsync)."""
+        self.flush_block()
+        self._io("fsync", os.fsync, self.fd)
+
+    def seal(self, sealed: float) -> str:
+        """Write the last block and the end marker, fsync, and rename to the final name.
+
+        Returns the final path (a collision name if another process took the intended one).
+        """
+        self.write_block()
+        end = _v2.encode_end_block(
+            self.sync, self.record_count, {"sealed_ns": int(sealed * 1e9), "blocks": self.blocks}
+        )
+        self._io("append the end marker to", _write_all, self.fd, [end])
+        self._io("fsync", os.fsync, self.fd)
+        if not os.path.exists(self.path):
+            self._salvage()
+        # Rename while still holding the lock, so recovery never races us for this file.
+        final = rename_no_clobber(self.path, self.filename)
+        os.close(self.fd)
+        self.fd = -1
+        fsync_dir(os.path.dirname(final))
+        self.path = self.filename = final
+        self.collect = None
+        return final
+
+    def _salvage(self) -> None:
+        """The in-progress file was removed under us (its directory deleted by hand): copy what
+        the open descriptor still holds into a new in-progress file, recreating the directory."""
+        directory = os.path.dirname(self.path)
+        fd, temp, final = reserve(directory, os.path.basename(self.filename))
+        try:
+            size = os.fstat(self.fd).st_size
+            offset = 0
+            while offset < size:
+                sent = os.sendfile(fd, self.fd, offset, size - offset)
+                if not sent:
+                    raise ArchiveError("the open archive shrank while it was saved", path=temp)
+                offset += sent
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp)
+            raise
+        log.warning("shoebox: %s was removed while being written; saved it again as %s",
+                    self.path, temp)
+        os.close(self.fd)
+        self.fd, self.path, self.filename = fd, temp, final
+
+    def abandon(self) -> None:
+        """Close without sealing (the file stays in progress, for recovery)."""
+        self.collect = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __repr__(self) -> str:
+        return f"ActiveArchive({self.path!r}, records={self.record_count}, size={self.size})"
