@@ -8,7 +8,7 @@ How a range is read (the Avro / SequenceFile rule): the blocks a range owns are 
 at or after the first sync marker at or after the range's start, and before the first sync marker
 at or after its end. Both ends are found by the same scan, so neighbouring ranges meet exactly at
 a sync marker: every block, and every damaged stretch, belongs to exactly one range. The bytes in
-between are decoded by the core's own block reader (:func:`shoebox_core._v2.iter_blocks`), given a
+between are decoded by the core's own block reader (``shoebox_core.format.v2.iter_blocks``), given a
 window of the file that ends where the next range starts.
 """
 
@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import IO, Any
 
-from shoebox_core import _v2
 from shoebox_core._fsutil import COMPRESSION_SUFFIXES
-from shoebox_core.compression import GzipCallback, ZstdCallback
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
-from shoebox_core.journal import is_journal_file
-from shoebox_core.reader import read_archive
-from shoebox_core.sources import Source, find_sources, is_url
+from shoebox_core.format import v2 as _v2
+from shoebox_core.read.manager import read_archive
+from shoebox_core.read.sources import Source, find_sources, is_url
+from shoebox_core.ship.compress import GzipCallback, ZstdCallback
+from shoebox_core.ship.journal import is_journal_file
 
 __all__ = [
     "COMPRESSION_SUFFIXES",

@@ -82,7 +82,7 @@ def test_metadata_only_scan_leaves_the_payload_out(many: Dataset, client: object
 
 
 def test_compressed_archives_are_read_whole(tmp_path: Path, client: object) -> None:
-    from shoebox_core.compression import GzipCallback, ZstdCallback
+    from shoebox_core.ship.compress import GzipCallback, ZstdCallback
 
     expected = []
     for i, callback in enumerate([GzipCallback(), ZstdCallback(), None]):

@@ -9,8 +9,8 @@ from typing import Any
 import dask.bag as db
 import pytest
 
-from shoebox_core.compression import ZstdCallback
 from shoebox_core.errors import CorruptArchive
+from shoebox_core.ship.compress import ZstdCallback
 from shoebox_dask import read_archives, to_archives
 
 from conftest import Dataset, canon, collect, make_records, write_archive
