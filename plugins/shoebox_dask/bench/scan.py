@@ -11,6 +11,7 @@ for a count of records per ``event`` type:
   and ``groupby("event").size()`` on the same cluster.
 
 Every figure comes from the same run, side by side; the counts are checked against each other.
+The figures mean something only on an otherwise idle machine: two workers need two free cores.
 Usage: ``python plugins/shoebox_dask/bench/scan.py [--gb 2] [--dir DIR] [--quick]``. (Named
 ``scan.py``, not ``dask.py``: a script called ``dask.py`` would shadow the dask package.)
 """
@@ -125,7 +126,8 @@ def main() -> None:
             base_time, expected = timed(one_process, pattern)
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                               dashboard_address=None) as cluster, Client(cluster):
-                with_bag(pattern)  # warm the workers (imports)
+                with_bag(pattern)  # warm the workers (imports: dask.bag, pandas, pyarrow)
+                with_dataframe(pattern)
                 bag_time, bag_counts = timed(with_bag, pattern)
                 df_time, df_counts = timed(with_dataframe, pattern)
             assert bag_counts == expected == df_counts, "the counts differ"
