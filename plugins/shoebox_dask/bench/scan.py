@@ -93,10 +93,19 @@ def with_dataframe(pattern: str) -> Counter[str]:
     return Counter(df.groupby("event").size(split_out=1).compute().to_dict())
 
 
-def timed(run: Any, pattern: str) -> tuple[float, Counter[str]]:
+def _worker_cpu(client: Any) -> float:
+    """CPU seconds the worker processes used so far."""
+    if client is None:
+        return time.process_time()
+    return sum(client.run(time.process_time).values())
+
+
+def timed(run: Any, pattern: str, client: Any = None) -> tuple[float, float, Counter[str]]:
+    """Wall-clock seconds, CPU seconds (of this process, or of the workers) and the counts."""
+    cpu = _worker_cpu(client)
     start = time.perf_counter()
     counts = run(pattern)
-    return time.perf_counter() - start, counts
+    return time.perf_counter() - start, _worker_cpu(client) - cpu, counts
 
 
 def main() -> None:
@@ -123,16 +132,17 @@ def main() -> None:
             on_disk = sum(f.stat().st_size for f in files)
             pattern = str(directory / "*.events")
             one_process(pattern)  # warm the page cache: every run reads from memory
-            base_time, expected = timed(one_process, pattern)
+            base_time, base_cpu, expected = timed(one_process, pattern)
             with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster):
+                              dashboard_address=None) as cluster, Client(cluster) as client:
                 with_bag(pattern)  # warm the workers (imports: dask.bag, pandas, pyarrow)
                 with_dataframe(pattern)
-                bag_time, bag_counts = timed(with_bag, pattern)
-                df_time, df_counts = timed(with_dataframe, pattern)
+                bag_time, bag_cpu, bag_counts = timed(with_bag, pattern, client)
+                df_time, df_cpu, df_counts = timed(with_dataframe, pattern, client)
             assert bag_counts == expected == df_counts, "the counts differ"
             assert sum(expected.values()) == records
-            results.append((label, len(files), on_disk, records, base_time, bag_time, df_time))
+            results.append((label, len(files), on_disk, records, base_time, bag_time, df_time,
+                            base_cpu, bag_cpu, df_cpu))
     finally:
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
@@ -141,11 +151,18 @@ def main() -> None:
           "process)")
     print(f"{'data set':<15}{'files':>6}{'MiB':>8}{'records':>10}{'one process':>14}"
           f"{'bag, 2 workers':>24}{'dataframe, 2 workers':>26}")
-    for label, nfiles, on_disk, records, base_time, bag_time, df_time in results:
+    for label, nfiles, on_disk, records, base_time, bag_time, df_time, *_ in results:
         print(f"{label:<15}{nfiles:>6}{on_disk / 2**20:>8.0f}{records:>10}"
               f"{records / base_time:>14,.0f}"
               f"{records / bag_time:>16,.0f} ({base_time / bag_time:.2f}x)"
               f"{records / df_time:>18,.0f} ({base_time / df_time:.2f}x)")
+    # CPU seconds do not depend on what else the machine runs: on two idle cores, the speed-up
+    # is at most 2 x (one process's CPU / the workers' CPU).
+    print("CPU seconds (one process | bag workers | dataframe workers); 2 x ratio = the speed-up "
+          "two idle cores allow")
+    for label, *_, base_cpu, bag_cpu, df_cpu in results:
+        print(f"{label:<15}{base_cpu:>8.2f} |{bag_cpu:>8.2f} ({2 * base_cpu / bag_cpu:.2f}x) |"
+              f"{df_cpu:>8.2f} ({2 * base_cpu / df_cpu:.2f}x)")
 
 
 if __name__ == "__main__":
