@@ -1,20 +1,50 @@
 """The library's errors: one base class and a handful of meaningful subclasses.
 
 Each error carries the object at fault (a file and byte offset, a plugin name, a callback) so that a
-message can say what went wrong, where, and what to do next.
+message can say what went wrong, where, and what to do next. Which to catch for what::
+
+    ShoeboxError                  anything shoebox raises on purpose
+    +-- ConfigError               a bad option, config key or value (names the key and the file)
+    +-- PluginError               a plugin or strategy cannot be found, loaded or built
+    +-- ArchiveError              a file cannot be read or written as asked (path, offset)
+    |   +-- CorruptArchive        stored bytes fail their checksum or the format
+    |   |   +-- TruncatedArchive  the file ends before its end marker
+    |   +-- JournalError          a shipping journal cannot be read
+    |   +-- TransferError         an upload failed or could not be checked; the local file is kept
+    |       +-- VerificationError the remote copy differs from the local file
+    |       +-- ObjectNameError   no safe object name for this archive (retrying cannot help)
+    +-- CallbackError             an on-open / on-close step failed (callback, path, skipped)
+    |   +-- JournalConflict       the archive's journal belongs to another chain or archive
+    +-- RecordTooLarge            a record is larger than ``max_record_bytes`` (also ValueError)
+    +-- MissingField              a record lacks a metadata field the input needs (also LookupError)
+    +-- BacklogFull               too many sealed files wait to be shipped (``when_full="raise"``)
+    +-- NoMoreFiles               a reading manager has read every archive (the seed's signal)
+    +-- CommandError              a ``shoebox`` command stops with a message and an exit status
+
+An error marked ``permanent = True`` (:class:`ObjectNameError`, :class:`JournalConflict`) is not
+retried by the shipping worker: the archive is kept and reported.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ArchiveError",
+    "BacklogFull",
     "CallbackError",
+    "CommandError",
     "ConfigError",
     "CorruptArchive",
+    "JournalConflict",
+    "JournalError",
+    "MissingField",
+    "NoMoreFiles",
+    "ObjectNameError",
     "PluginError",
     "RecordTooLarge",
     "ShoeboxError",
+    "TransferError",
     "TruncatedArchive",
+    "VerificationError",
 ]
 
 
@@ -22,8 +52,17 @@ class ShoeboxError(Exception):
     """Base class of every error shoebox raises on purpose."""
 
 
+class ConfigError(ShoeboxError, ValueError):
+    """A configuration value is wrong; the message names the key (and the file, if any)."""
+
+
+class PluginError(ShoeboxError):
+    """A plugin cannot be found, loaded or created; the message names the plugin, its kind and
+    distribution, and lists the valid choices."""
+
+
 class ArchiveError(ShoeboxError):
-    """An archive file cannot be read or written as asked."""
+    """An archive file cannot be read or written as asked; ``path`` and ``offset`` say where."""
 
     def __init__(self, message: str, *, path: str | None = None, offset: int | None = None):
         self.path = path
@@ -50,16 +89,23 @@ class TruncatedArchive(CorruptArchive):
     """The archive ends before its end marker: the writer was killed or the copy was cut short."""
 
 
-class RecordTooLarge(ShoeboxError, ValueError):
-    """A record is larger than the writer's ``max_record_bytes``."""
+class JournalError(ArchiveError):
+    """A shipping journal file (``path``) cannot be read: damaged, or written by a newer shoebox."""
 
 
-class PluginError(ShoeboxError):
-    """A plugin cannot be found, loaded or created."""
+class TransferError(ArchiveError):
+    """An upload failed or could not be checked; the local file (``path``) is kept."""
 
 
-class ConfigError(ShoeboxError, ValueError):
-    """A configuration value is wrong; the message names the key (and the file, if any)."""
+class VerificationError(TransferError):
+    """The remote copy does not match the local file (size or checksum); the local file is kept."""
+
+
+class ObjectNameError(TransferError, ValueError):
+    """An object name cannot be made for an archive: a field is missing, or a value would leave
+    the prefix. Retrying cannot help (``permanent``): the archive is kept and reported."""
+
+    permanent = True
 
 
 class CallbackError(ShoeboxError):
@@ -74,3 +120,44 @@ class CallbackError(ShoeboxError):
         self.path = path
         self.skipped = skipped
         super().__init__(message)
+
+
+class JournalConflict(CallbackError):
+    """The journal at an archive's name cannot serve this chain: it belongs to an earlier archive
+    whose chain is unfinished, or it records other steps (the configuration changed while files
+    were pending). The file is kept and nothing is run (``permanent``): finish it with the old
+    configuration, ``shoebox recover``, or by hand."""
+
+    permanent = True
+
+
+class RecordTooLarge(ShoeboxError, ValueError):
+    """A record is larger than the writer's ``max_record_bytes``."""
+
+
+class MissingField(ShoeboxError, LookupError):
+    """A metadata field or expression found nothing in a record (with ``missing="error"``);
+    ``name`` is the metadata key and ``source`` the field or expression that found nothing."""
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        super().__init__(f"metadata {name!r}: {source} is missing from the record")
+
+
+class BacklogFull(ShoeboxError):
+    """The backlog of sealed files waiting for their on-close chain is full (policy "raise"); the
+    message names the file that was sealed and waits."""
+
+
+class NoMoreFiles(ShoeboxError):
+    """Raised by ``ReadingRollManager.read()`` once every matching archive has been read."""
+
+
+class CommandError(ShoeboxError):
+    """A failure a ``shoebox`` command (or a plugin's subcommand) reports in one line, exiting
+    with status ``code``."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code

@@ -9,7 +9,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CONTESTANTS = ["shoebox v2", "shoebox many", "orjson lines", "json lines", "msgpack stream",
-               "fastavro null", "struct framing"]
+               "fastavro null", "struct framing", "page cache"]
+WHOLE_JOB = ["shoebox zstd", "shoebox gzip", "RotatingFileHandler+gzip", "loguru gz",
+             "concurrent-log-handler"]
 COLUMNS = ["contestant", "write rec/s", "MB/s", "x orjson", "read rec/s", "output MB"]
 RATE = r"\d+\.\d\d M|\d+ k"
 
@@ -39,6 +41,12 @@ def test_compare_quick_prints_every_table(shared_data, tmp_path):
         assert rows["orjson lines"].count("1.00x") == 3  # the reference row
     assert re.search(rf"^zstd\s+({RATE})\s+\d+\.\d\dx\s+\d+", out, re.M), out
     assert re.search(rf"^gzip\s+({RATE})\s+\d+\.\d\dx\s+\d+", out, re.M), out
+    job = re.search(r"^## whole job: .*?\n(.*?)(?=\n\n|\Z)", out, re.S | re.M)
+    assert job, out
+    rows = {line[:26].strip(): line for line in job.group(1).splitlines()[2:]}
+    assert sorted(rows) == sorted(WHOLE_JOB), job.group(1)
+    assert all(re.search(rf"({RATE})\s+\d+\.\d\dx\s+\d+\s+\d+\.\d$", r) for r in rows.values())
+    assert "whole job: shoebox zstd vs loguru gz" in out
     memory = re.findall(r"^\s+([\d,]+)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)\s+(\d+\.\d)$", out, re.M)
     assert len(memory) == 2, out  # two record counts, writer and reader peak RSS for each
     assert "## targets" in out and "small write vs orjson lines" in out

@@ -161,7 +161,8 @@ def test_the_code_in_writing_plugins_md_works(tmp_path: Path) -> None:
     blocks = _python_blocks(REPO / "docs" / "writing-plugins.md")
     for block in blocks:
         compile(block, "writing-plugins.md", "exec")
-    checker_code, uploader_code = blocks[0], blocks[1]
+    checker_code = next(b for b in blocks if "class BatchRollChecker" in b)
+    uploader_code = next(b for b in blocks if "class OutboxUploader" in b)
     namespace: dict[str, Any] = {}
     exec(checker_code, namespace)  # noqa: S102 (our own documentation)
     clock = FakeClock()

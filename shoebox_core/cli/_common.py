@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from ..errors import CommandError
+
 EXIT_OK = 0
 EXIT_DATA = 1  # a damaged archive, an input line that is not JSON, a record refused
 EXIT_USAGE = 2  # bad arguments, a bad config file, an unknown plugin
@@ -26,14 +28,6 @@ exit status:
   {EXIT_NO_MATCH}    no archive matches the pattern
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
-
-
-class CommandError(Exception):
-    """A failure a subcommand reports in one line and turns into its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def say(args: argparse.Namespace, message: str) -> None:

@@ -18,6 +18,7 @@ from ..cli._common import (
     load,
     say,
 )
+from ..plugin._kinds import KINDS, SUBCOMMAND
 
 __all__ = [
     "EXAMPLE_CONFIG",
@@ -93,8 +94,7 @@ def add_parsers(sub: Any) -> None:
         "the distribution and version offering it and a one-line summary. Plugins that failed "
         "to load and names offered twice are reported on stderr.",
     )
-    plugins.add_argument("--kind", choices=("roll_checker", "namer", "callback", "transfer",
-                                           "subcommand"),
+    plugins.add_argument("--kind", choices=[kind.name for kind in KINDS],
                          help="only strategies of this kind")
     plugins.add_argument("--json", action="store_true", help="one JSON object per strategy")
     plugins.set_defaults(func=run_plugins)
@@ -185,8 +185,8 @@ def run_plugins(args: argparse.Namespace) -> int:
     from ..plugin._manager import get_plugin_manager
 
     manager = get_plugin_manager()
-    infos = [] if args.kind == "subcommand" else manager.strategies(args.kind)
-    if args.kind in (None, "subcommand"):
+    infos = [] if args.kind == SUBCOMMAND.name else manager.strategies(args.kind)
+    if args.kind in (None, SUBCOMMAND.name):
         from ..cli.main import builtin_commands
 
         infos += [info for _, info in manager.subcommands(reserved=builtin_commands())]

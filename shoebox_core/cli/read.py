@@ -22,6 +22,7 @@ from ..cli._common import (
     reading_setup,
     say,
 )
+from ..read.sources import release
 
 __all__ = ["add_parsers", "run_cat", "run_ls", "run_verify"]
 
@@ -140,10 +141,16 @@ def run_cat(args: argparse.Namespace) -> int:
         settings["lenient"] = args.lenient
     conditions = _conditions(args.where)
     sources = find(args, patterns, directory, settings)
+    try:
+        return _cat(args, sources, settings.get("lenient", False), conditions)
+    finally:
+        release(sources)  # what finding the write order kept open and --limit left unread
+
+
+def _cat(args: argparse.Namespace, sources: list[Any], lenient: bool,
+         conditions: list[tuple[str, bool, str]]) -> int:
     damaged: list[str] = []
-    records: Iterable[tuple[dict[str, str], Any]] = _records(
-        sources, settings.get("lenient", False), damaged
-    )
+    records: Iterable[tuple[dict[str, str], Any]] = _records(sources, lenient, damaged)
     if conditions:
         records = (
             record for record in records
@@ -206,11 +213,14 @@ def run_ls(args: argparse.Namespace) -> int:
     patterns, directory, settings = reading_setup(args)
     sources = find(args, patterns, directory, settings, in_progress=True)
     rows = []
-    with progress(show=wanted(args.progress) and len(sources) > 1, total=len(sources),
-                  unit="file", desc="ls") as bar:
-        for source in sources:
-            rows.append(describe_archive(source))
-            bar.update(1)
+    try:
+        with progress(show=wanted(args.progress) and len(sources) > 1, total=len(sources),
+                      unit="file", desc="ls") as bar:
+            for source in sources:
+                rows.append(describe_archive(source))
+                bar.update(1)
+    finally:
+        release(sources)
     if args.json:
         for info in rows:
             print(json.dumps({**info.__dict__, "created": _iso(info.created),
@@ -241,12 +251,27 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """Run ``shoebox verify``."""
-    from ..cli._progress import progress, wanted
-    from ..read.inspection import verify_archive
-
     patterns, directory, settings = reading_setup(args)
     sources = find(args, patterns, directory, settings)
     total = sum(s.size or 0 for s in sources)
+    try:
+        damaged, records = _verify(args, sources, total)
+    finally:
+        release(sources)
+    if not args.json:
+        if damaged:
+            say(args, f"{damaged} of {len(sources)} archives damaged ({records:,} good records "
+                "read)")
+        else:
+            say(args, f"{len(sources)} archives, {records:,} records: every checksum is good")
+    return EXIT_DATA if damaged else EXIT_OK
+
+
+def _verify(args: argparse.Namespace, sources: list[Any], total: int) -> tuple[int, int]:
+    """Verify each archive, printing a line per archive; ``(damaged archives, records)``."""
+    from ..cli._progress import progress, wanted
+    from ..read.inspection import verify_archive
+
     damaged = records = 0
     with progress(show=wanted(args.progress), total=total or None, unit="B", unit_scale=True,
                   desc="verify") as bar:
@@ -268,10 +293,4 @@ def run_verify(args: argparse.Namespace) -> int:
                 for d in verdict.damage:
                     print(f"DAMAGED  {d.path} at byte {d.offset}: {d.reason} "
                           f"({d.skipped_bytes:,} bytes skipped)", flush=True)
-    if not args.json:
-        if damaged:
-            say(args, f"{damaged} of {len(sources)} archives damaged ({records:,} good records "
-                "read)")
-        else:
-            say(args, f"{len(sources)} archives, {records:,} records: every checksum is good")
-    return EXIT_DATA if damaged else EXIT_OK
+    return damaged, records

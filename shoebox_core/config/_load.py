@@ -19,24 +19,15 @@ from ..config.schema import Redactor, check_value_type, looks_secret, substitute
 from ..config.schema import type_hints as _type_hints
 from ..config.selectors import MISSING_POLICIES
 from ..errors import ConfigError, PluginError
+from ..plugin._kinds import kind_named, kinds_for_section
 from ..plugin._manager import ShoeboxPluginManager
-from ..plugin._strategies import LABELS, Conflict, check_options, import_factory
+from ..plugin._strategies import StrategyInfo, check_options
 
 __all__ = ["PROGRAM_ONLY", "SECTIONS", "Loader"]
 
 #: The top-level keys of a config, in the order error messages list them (docs/config.md).
 SECTIONS = ("directory", "template", "namer", "roll", "on_open", "on_close", "writer", "reader",
             "input")
-# The kinds of strategy each section may name, and where each kind belongs.
-_KINDS = {
-    "namer": ("namer",),
-    "roll": ("roll_checker",),
-    "on_open": ("callback",),
-    "on_close": ("callback", "transfer"),
-}
-_HOME = {"namer": "[namer]", "roll_checker": "[[roll]]", "callback": "[[on_open]] or "
-         "[[on_close]]", "transfer": "[[on_close]]"}
-_EXAMPLE = {"roll": "size", "namer": "template", "on_open": "gzip", "on_close": "gzip"}
 _NOT_FROM_CONFIG = ("clock",)  # strategies take it from the program, never from a file
 #: Writer and reader arguments a program passes (objects, functions), never a config file.
 PROGRAM_ONLY = ("clock", "namer", "on_shipping_event")
@@ -156,7 +147,7 @@ class Loader:
             raise self.error(where, f"must be a table with a plugin key, got {toml_type(entry)}")
         if "plugin" not in entry:
             raise self.error(where, 'has no "plugin" key: say which plugin to use, e.g. '
-                             f'plugin = "{_EXAMPLE[section]}"')
+                             f'plugin = "{kinds_for_section(section)[0].example}"')
         name = self.value(where, "plugin", entry["plugin"])
         if not isinstance(name, str) or not name.strip():
             raise self.error(where, f'"plugin" must be a plugin name, got {toml_type(name)}')
@@ -173,7 +164,8 @@ class Loader:
                     f"{self.name}: {where}: option {key!r} holds a literal value; keep secrets "
                     f'out of the file: {key} = "${{SOME_VARIABLE}}"'
                 )
-        kind, factory, origin, summary = self.resolve(section, where, name)
+        info = self.resolve(section, where, name)
+        kind, factory = info.kind, info.factory
         label = f"{self.name}: {where}"
         try:
             check_options(label, _as_configured(factory), options)
@@ -186,7 +178,8 @@ class Loader:
                 raise self.error(where, f"option {key!r} must be {expected}, got "
                                  f"{toml_type(value)} {self.shown(key, value)}")
         shown = {key: self.display(key, entry[key], value) for key, value in options.items()}
-        step = Step(section, index, name, kind, origin, summary, options, shown, factory, label)
+        step = Step(section, index, name, kind, info.origin, info.summary, options, shown, factory,
+                    label)
         try:
             built = step.build()
         except (PluginError, ConfigError) as exc:
@@ -194,46 +187,22 @@ class Loader:
         self.check_hooks(section, where, kind, built)
         return step
 
-    def resolve(
-        self, section: str, where: str, name: str
-    ) -> tuple[str, Callable[..., Any], str, str]:
-        """``(kind, factory, origin, summary)`` of the strategy ``name`` in ``section``."""
-        kinds = _KINDS[section]
-        if ":" in name:  # an import path, "package.module:Attr"
-            try:
-                factory = import_factory(name)
-            except PluginError as exc:
-                raise self.error(where, str(exc)) from None
-            return kinds[0], factory, name.partition(":")[0], ""
-        found = {k: [i for i in self.manager.strategies(k) if i.name == name] for k in kinds}
-        found = {k: infos for k, infos in found.items() if infos}
-        if not found:
-            wanted = " or ".join(LABELS[k] for k in kinds)
-            for other, home in _HOME.items():
-                if other not in kinds and any(
-                    i.name == name for i in self.manager.strategies(other)
-                ):
-                    raise self.error(where, f"{name!r} is a {LABELS[other]}, not a {wanted}: "
-                                     f"list it under {home}")
-            raise self.error(where, self.manager.explain_unknown(name, kinds))
-        if len(found) > 1:
-            offers = "; ".join(
-                f"a {LABELS[k]} from {', '.join(i.origin for i in infos)}"
-                for k, infos in found.items()
-            )
-            raise self.error(where, f"{name!r} names {offers}: name the one you want by its "
-                             'import path, plugin = "package.module:Attr"')
-        ((kind, infos),) = found.items()
-        if len(infos) > 1:
-            raise self.error(where, str(Conflict(kind, name, tuple(infos))))
-        return kind, infos[0].factory, infos[0].origin, infos[0].summary
+    def resolve(self, section: str, where: str, name: str) -> StrategyInfo:
+        """The strategy ``name`` (or import path) among the kinds ``section`` may name, as the
+        plugin manager resolves it; its refusal becomes a :class:`ConfigError` naming ``where``."""
+        kinds = [kind.name for kind in kinds_for_section(section)]
+        try:
+            return self.manager.resolve(name, kinds, for_config=True)
+        except PluginError as exc:
+            raise self.error(where, str(exc)) from None
 
     def check_hooks(self, section: str, where: str, kind: str, built: Any) -> None:
         """Refuse a built strategy that lacks the method its section will call."""
         need = {"on_open": "on_open", "on_close": "on_close", "roll": "check"}.get(section)
         if need is not None and not callable(getattr(built, need, None)):
-            raise self.error(where, f"the {LABELS[kind]} built ({type(built).__qualname__}) has "
-                             f"no {need}() method, so it cannot serve under {where.split(' ')[0]}")
+            built_as = f"the {kind_named(kind).label} built ({type(built).__qualname__})"
+            raise self.error(where, f"{built_as} has no {need}() method, so it cannot serve under "
+                             f"{where.split(' ')[0]}")
 
     # -- tables ------------------------------------------------------------------------------
     def settings(

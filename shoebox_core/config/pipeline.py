@@ -163,8 +163,8 @@ class Pipeline:
                              clock=extra.get("clock"))
 
     def open_writer(self, *, clock: Any = None, **overrides: Any) -> Any:
-        """A new :class:`~shoebox_core.write.manager.WritingRollManager` for this pipeline; ``overrides``
-        replace writer settings (``background=False``...)."""
+        """A new :class:`~shoebox_core.write.manager.WritingRollManager` for this pipeline;
+        ``overrides`` replace writer settings (``background=False``...)."""
         from ..write.manager import WritingRollManager
 
         extra = {"clock": clock} if clock is not None else {}
@@ -183,8 +183,8 @@ class Pipeline:
             raise ConfigError(f"{self.source}: {exc}") from exc
 
     def open_reader(self, pattern: str | None = None, **overrides: Any) -> Any:
-        """A new :class:`~shoebox_core.read.manager.ReadingRollManager` over ``pattern`` (default: the
-        ``[reader]`` pattern, or every archive the template can produce)."""
+        """A new :class:`~shoebox_core.read.manager.ReadingRollManager` over ``pattern`` (default:
+        the ``[reader]`` pattern, or every archive the template can produce)."""
         from ..read.manager import ReadingRollManager
 
         pattern = pattern or self.reader_pattern

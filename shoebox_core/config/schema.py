@@ -1,7 +1,7 @@
 """The rules a pipeline config obeys: environment variables, secrets and the types of values.
 
-Kept apart from :mod:`shoebox_core.config.pipeline` (which assembles a pipeline) so that each half stays
-small: this module knows nothing of plugins, only of values and where they were found.
+Kept apart from :mod:`shoebox_core.config.pipeline` (which assembles a pipeline) so that each half
+stays small: this module knows nothing of plugins, only of values and where they were found.
 """
 
 from __future__ import annotations

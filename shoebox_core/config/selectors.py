@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from ..errors import ConfigError, MissingField
 
 __all__ = ["MISSING_POLICIES", "MetadataSelector", "MissingField", "compile_expression"]
 
@@ -42,15 +42,6 @@ class _Missing:
 _MISSING: Any = _Missing()
 Value = Any
 Getter = Callable[[Any], Value]
-
-
-class MissingField(LookupError):
-    """A metadata field or expression found nothing in a record (with ``missing="error"``)."""
-
-    def __init__(self, name: str, source: str) -> None:
-        self.name = name
-        self.source = source
-        super().__init__(f"metadata {name!r}: {source} is missing from the record")
 
 
 _TOKEN = re.compile(

@@ -1,18 +1,20 @@
 """Archive format version 2: a file header, then checksummed blocks of msgpack-encoded records.
 
-``docs/FORMAT.md`` is the specification; this module is the reference implementation. Every integer
-in the framing is little-endian; everything inside a block body is msgpack (big-endian by its own
-specification). Each block starts with the file's 16-byte sync marker and carries a CRC-32C over
-its header and another over its body, so a reader can check every stored byte and, after damage,
-find the next good block by scanning for the sync marker.
+``docs/FORMAT.md`` is the specification; this module is the reference implementation of its
+framing (the one pack / parse pair for each header, the sync marker, the block encoders) and
+:mod:`.blocks` of reading blocks back. Every integer in the framing is little-endian;
+everything inside a block body is msgpack (big-endian by its own specification). Each block
+starts with the file's 16-byte sync marker and carries a CRC-32C over its header and another
+over its body, so a reader can check every stored byte and, after damage, find the next good
+block by scanning for the sync marker.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, NamedTuple
 
 import crc32c as _crc32c
 import msgpack
@@ -50,11 +52,143 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not allowed in an archive")
 
 
-def encode_file_header(fields: dict[str, Any]) -> bytes:
+class FileHeader(NamedTuple):
+    """A parsed file header: its tagged ``fields`` and its ``length`` in bytes (where the first
+    block starts). Unpacks as ``fields, length``."""
+
+    fields: dict[str, Any]
+    length: int
+
+    @property
+    def sync(self) -> bytes:
+        """The file's 16-byte sync marker, which starts every block."""
+        return self.fields["sync"]  # type: ignore[no-any-return]
+
+    @property
+    def created_ns(self) -> int | None:
+        """When the writer created the file (ns since the epoch), if recorded."""
+        value = self.fields.get("created_ns")
+        return value if isinstance(value, int) else None
+
+    @property
+    def seq(self) -> int | None:
+        """The writer's sequence number of this file, if recorded."""
+        value = self.fields.get("seq")
+        return value if isinstance(value, int) else None
+
+
+class BlockHeader(NamedTuple):
+    """The fixed header in front of every block (its own CRC-32C checked and left out)."""
+
+    sync: bytes
+    stored: int  # body bytes in the file
+    raw_len: int  # body bytes once decompressed
+    record_count: int  # records in a RECORDS block; the file's total in the END block
+    kind: int
+    codec: int
+    flags: int
+    body_crc: int
+
+
+def pack_file_header(fields: dict[str, Any]) -> bytes:
     """Encode the file header: fixed part, msgpack map of tagged fields, CRC-32C."""
     packed = msgpack.packb(fields, use_bin_type=True)
     head = FILE_HEADER.pack(MAGIC, VERSION, 0, len(packed)) + packed
     return head + crc32c(head).to_bytes(4, "little")
+
+
+def parse_file_header(data: bytes | bytearray | memoryview, path: str = "") -> FileHeader:
+    """Parse and check the file header at the start of ``data`` (the first bytes of a file; any
+    bytes after the header are ignored). Raises :class:`TruncatedArchive` when ``data`` ends
+    inside the header and :class:`CorruptArchive` when it is damaged; ``path`` names the file in
+    the error."""
+    if len(data) < FILE_HEADER.size:
+        raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
+    magic, version, _flags, length = FILE_HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptArchive("not a shoebox archive (bad magic)", path=path, offset=0)
+    if version != VERSION:
+        raise CorruptArchive(f"unsupported format version {version}", path=path, offset=8)
+    if length > MAX_HEADER_FIELDS:
+        raise CorruptArchive(f"file header claims {length} bytes of fields", path=path, offset=12)
+    end = FILE_HEADER.size + length
+    if len(data) < end + 4:
+        raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
+    if crc32c(data[:end]) != int.from_bytes(data[end : end + 4], "little"):
+        raise CorruptArchive("file header checksum mismatch", path=path, offset=0)
+    try:
+        fields = msgpack.unpackb(data[FILE_HEADER.size : end], raw=False, ext_hook=_refuse_ext)
+    except Exception as exc:
+        raise CorruptArchive(
+            f"file header fields unreadable: {exc}", path=path, offset=16
+        ) from None
+    sync = fields.get("sync") if isinstance(fields, dict) else None
+    if not isinstance(sync, bytes) or len(sync) != 16:
+        raise CorruptArchive("file header has no 16-byte sync marker", path=path, offset=16)
+    return FileHeader(fields, end + 4)
+
+
+def read_file_header(stream: BinaryIO, path: str) -> FileHeader:
+    """Read the file header from ``stream`` (at its start) and check it; the stream is left at
+    the first block. Errors as :func:`parse_file_header`."""
+    fixed = stream.read(FILE_HEADER.size)
+    length = FILE_HEADER.unpack(fixed)[3] if len(fixed) == FILE_HEADER.size else 0
+    if fixed[:8] == MAGIC and length <= MAX_HEADER_FIELDS:  # else parsing says what is wrong
+        fixed += stream.read(length + 4)
+    return parse_file_header(fixed, path)
+
+
+def pack_block_header(
+    sync: bytes, *, kind: int, count: int, stored: int, raw_len: int, codec: int,
+    body_crc: int, flags: int = 0,
+) -> bytes:
+    """The block header (with its own CRC-32C) for a body of ``stored`` bytes whose CRC-32C is
+    ``body_crc`` (``raw_len`` bytes once decompressed by ``codec``)."""
+    head = BLOCK_HEADER.pack(sync, stored, raw_len, count, kind, codec, flags, body_crc)
+    return head + crc32c(head).to_bytes(4, "little")
+
+
+def parse_block_header(
+    data: bytes | bytearray | memoryview, offset: int = 0, sync: bytes | None = None
+) -> BlockHeader:
+    """Parse and check the block header at ``offset`` of ``data``.
+
+    Raises :class:`ValueError`, whose message is the reason, when fewer than
+    :data:`BLOCK_HEADER_SIZE` bytes are there, when the block does not start with ``sync`` (if
+    given), when the header's own checksum fails, or when it claims more than :data:`MAX_BLOCK`
+    bytes. The body is not checked: compare its CRC-32C with ``body_crc``.
+    """
+    if len(data) - offset < BLOCK_HEADER_SIZE:
+        raise ValueError("file ends inside a block header")
+    header = BlockHeader._make(BLOCK_HEADER.unpack_from(data, offset))
+    if sync is not None and header.sync != sync:
+        raise ValueError("block does not start with the sync marker")
+    end = offset + BLOCK_HEADER.size
+    if crc32c(data[offset:end]) != int.from_bytes(data[end : end + 4], "little"):
+        raise ValueError("block header checksum mismatch")
+    if header.stored > MAX_BLOCK or header.raw_len > MAX_BLOCK:
+        raise ValueError(f"block claims {max(header.stored, header.raw_len)} bytes")
+    return header
+
+
+def find_sync(data: bytes | bytearray | memoryview, sync: bytes, start: int = 0) -> int:
+    """The offset in ``data``, at or after ``start``, of the next block whose header is good
+    (starts with ``sync``, its checksum right), or -1.
+
+    How a reader resumes after damage, and how a file is split into byte ranges read apart:
+    each range starts at the first good block found from its own first byte. A header is
+    confirmed only when all its :data:`BLOCK_HEADER_SIZE` bytes are in ``data``.
+    """
+    buf = data if isinstance(data, (bytes, bytearray)) else bytes(data)
+    at = buf.find(sync, start)
+    while at >= 0:
+        try:
+            parse_block_header(buf, at, sync)
+        except ValueError:
+            at = buf.find(sync, at + 1)
+            continue
+        return at
+    return -1
 
 
 def new_sync() -> bytes:
@@ -66,8 +200,8 @@ def encode_block_header(
     sync: bytes, kind: int, count: int, body: bytes | memoryview, raw_len: int, codec: int
 ) -> bytes:
     """Frame ``body`` (already encoded and, if ``codec`` says so, compressed)."""
-    head = BLOCK_HEADER.pack(sync, len(body), raw_len, count, kind, codec, 0, crc32c(body))
-    return head + crc32c(head).to_bytes(4, "little")
+    return pack_block_header(sync, kind=kind, count=count, stored=len(body), raw_len=raw_len,
+                             codec=codec, body_crc=crc32c(body))
 
 
 def encode_end_block(sync: bytes, total: int, fields: dict[str, Any]) -> bytes:
@@ -104,35 +238,6 @@ def _read_new(source: Any, stored: int) -> bytearray:
         filled += _read_exact(source, memoryview(grown)[filled:])
     del grown[filled:]
     return grown
-
-
-def read_file_header(stream: BinaryIO, path: str) -> tuple[dict[str, Any], int]:
-    """Read and check the file header; return its fields and its length in bytes."""
-    fixed = stream.read(FILE_HEADER.size)
-    if len(fixed) < FILE_HEADER.size:
-        raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
-    magic, version, _flags, length = FILE_HEADER.unpack(fixed)
-    if magic != MAGIC:
-        raise CorruptArchive("not a shoebox archive (bad magic)", path=path, offset=0)
-    if version != VERSION:
-        raise CorruptArchive(f"unsupported format version {version}", path=path, offset=8)
-    if length > MAX_HEADER_FIELDS:
-        raise CorruptArchive(f"file header claims {length} bytes of fields", path=path, offset=12)
-    rest = stream.read(length + 4)
-    if len(rest) < length + 4:
-        raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
-    if crc32c(fixed + rest[:length]) != int.from_bytes(rest[length:], "little"):
-        raise CorruptArchive("file header checksum mismatch", path=path, offset=0)
-    try:
-        fields = msgpack.unpackb(rest[:length], raw=False, ext_hook=_refuse_ext)
-    except Exception as exc:
-        raise CorruptArchive(
-            f"file header fields unreadable: {exc}", path=path, offset=16
-        ) from None
-    sync = fields.get("sync") if isinstance(fields, dict) else None
-    if not isinstance(sync, bytes) or len(sync) != 16:
-        raise CorruptArchive("file header has no 16-byte sync marker", path=path, offset=16)
-    return fields, FILE_HEADER.size + length + 4
 
 
 class _Source:
@@ -175,150 +280,3 @@ def _resync(source: _Source, carry: bytes, sync: bytes) -> tuple[int, bytes | No
         if not chunk:
             return skipped + len(window), None
         window += chunk
-
-
-def iter_records(
-    stream: BinaryIO,
-    path: str,
-    *,
-    lenient: bool = False,
-    report: Report | None = None,
-    header: tuple[dict[str, Any], int] | None = None,
-) -> Iterator[Record]:
-    """Yield ``(metadata, payload)`` from a v2 archive, checking every checksum.
-
-    Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
-    ends before its end marker) with the path and the byte offset where the bad block starts.
-    Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
-    the next block whose header and body checksums are good.
-    """
-    for block in iter_blocks(stream, path, lenient=lenient, report=report, header=header):
-        yield from block
-
-
-def iter_blocks(
-    stream: BinaryIO,
-    path: str,
-    *,
-    lenient: bool = False,
-    report: Report | None = None,
-    header: tuple[dict[str, Any], int] | None = None,
-) -> Iterator[tuple[Record, ...]]:
-    """Like :func:`iter_records`, a block at a time: yields the tuple of each RECORDS block's
-    records once the whole block is checked (``itertools.chain.from_iterable`` flattens them
-    with no Python code run per record)."""
-    fields, offset = header if header is not None else read_file_header(stream, path)
-    sync: bytes = fields["sync"]
-    source: Any = stream
-    head = bytearray(BLOCK_HEADER_SIZE)
-    head_view = memoryview(head)
-    body = bytearray(256 * 1024)
-    total = 0
-    unpackb = msgpack.unpackb
-    decompressor = None
-    damaged = False
-
-    while True:
-        got = _read_exact(source, head_view)
-        if got < BLOCK_HEADER_SIZE:
-            where = "before its end marker" if got == 0 else "inside a block header"
-            problem: CorruptArchive = TruncatedArchive(
-                f"file ends {where}", path=path, offset=offset
-            )
-            carry = bytes(head[1:got])
-            first = 1 if got else 0  # the byte at ``offset``, which ``carry`` leaves out
-        else:
-            (b_sync, stored, raw_len, count, kind, codec, flags, body_crc) = (
-                BLOCK_HEADER.unpack_from(head)
-            )
-            problem = None  # type: ignore[assignment]
-            carry = bytes(head[1:])
-            first = 1
-            if b_sync != sync:
-                problem = CorruptArchive("block does not start with the sync marker", path=path,
-                                         offset=offset)
-            elif crc32c(head_view[:-4]) != int.from_bytes(head[-4:], "little"):
-                problem = CorruptArchive("block header checksum mismatch", path=path, offset=offset)
-            elif stored > MAX_BLOCK or raw_len > MAX_BLOCK:
-                problem = CorruptArchive(f"block claims {max(stored, raw_len)} bytes", path=path,
-                                         offset=offset)
-            else:
-                if stored <= len(body):
-                    view = memoryview(body)[:stored]
-                    n = _read_exact(source, view)
-                else:
-                    body = _read_new(source, stored)
-                    n = len(body)
-                    view = memoryview(body)[:stored]
-                if n < stored:
-                    problem = TruncatedArchive("file ends inside a block", path=path, offset=offset)
-                    carry += bytes(view[:n])
-                elif crc32c(view) != body_crc:
-                    problem = CorruptArchive("block checksum mismatch", path=path, offset=offset)
-                    carry += bytes(view)
-        if problem is None:
-            try:
-                if kind != KIND_RECORDS and kind != KIND_END:
-                    # An unknown kind of block: room for future extensions. Its body (whatever
-                    # its codec) and its count mean nothing to this reader: skip it unread.
-                    data: Any = None
-                elif codec == CODEC_ZSTD:
-                    if decompressor is None:
-                        import zstandard
-
-                        decompressor = zstandard.ZstdDecompressor()
-                    data = decompressor.decompress(view, max_output_size=raw_len)
-                elif codec == CODEC_NONE:
-                    data = view
-                else:
-                    raise ValueError(f"unknown block codec {codec}")
-                if kind == KIND_RECORDS:
-                    records = unpackb(data, raw=False, use_list=False, ext_hook=_refuse_ext,
-                                      strict_map_key=True)
-                    if type(records) is not tuple or len(records) != count:
-                        raise ValueError("record count does not match the block header")
-                    if flags & FLAG_RECORD_EXTENSIONS:
-                        records = tuple(r[:2] for r in records)
-                    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
-                        raise ValueError("a record is not a (metadata, payload) pair")
-                elif kind == KIND_END:
-                    if count != total and not damaged:
-                        raise ValueError(f"end marker counts {count} records, blocks held {total}")
-                else:
-                    records = ()
-            except Exception as exc:
-                problem = CorruptArchive(f"block content unreadable: {exc}", path=path,
-                                         offset=offset)
-                carry = bytes(head[1:]) + bytes(view)
-            else:
-                offset += BLOCK_HEADER_SIZE + stored
-                if kind == KIND_END:
-                    trailing = source.read(1)
-                    if trailing:
-                        problem = CorruptArchive("data after the end marker", path=path,
-                                                 offset=offset)
-                        carry = trailing
-                        first = 0  # here ``carry`` starts at ``offset`` itself
-                    else:
-                        return
-                else:
-                    if kind == KIND_RECORDS:
-                        total += count
-                        if count:
-                            yield records
-                            # Let the consumer's records go before the next block is decoded.
-                            records = data = None
-                    continue
-        # Damage: raise, or skip to the next block that starts with the sync marker.
-        if not lenient:
-            raise problem
-        damaged = True
-        if not isinstance(source, _Source):
-            source = _Source(stream)
-        skipped, pending = _resync(source, carry, sync)
-        if report is not None:
-            report(offset, skipped + first, problem.reason)
-        if pending is None:
-            return
-        offset += skipped + first
-        source.pending = pending + source.pending

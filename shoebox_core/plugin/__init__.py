@@ -25,16 +25,22 @@ and write the module::
     def shoebox_roll_checkers():
         yield Strategy("lines", LineRollChecker, "Roll after N records.")
 
-The protocols a strategy implements are :class:`RollChecker`, :class:`ArchiveCallback` and
-:class:`Transfer` (an uploading callback); :func:`number` and :func:`boolean` check options the
-way the core's own strategies do, and the errors (:class:`ConfigError` for a bad option...) are
-the core's. Test with :mod:`shoebox_core.testing` (fresh plugin manager, fake clock, contract
-suites). Installed is not active: a pipeline uses only the strategies its config names.
+The protocols a strategy implements are :class:`RollChecker` (declaring what it needs with
+:class:`RollNeeds`), :class:`Namer`,
+:class:`ArchiveCallback` and :class:`Transfer` (an uploading callback); :data:`KINDS` describes
+each kind (its hook, its config section, its protocol). :func:`number` and :func:`boolean` check
+options the way the core's own strategies do (:func:`with_base_options` lets a subclass declare
+only its own), and the errors are the core's
+(:mod:`shoebox_core.errors`): :class:`ConfigError` for a bad option, :class:`TransferError` for a
+failed upload, :class:`CommandError` to end a subcommand with an exit status. Test with
+:mod:`shoebox_core.testing` (fresh plugin manager, fake clock, contract suites). Installed is
+not active: a pipeline uses only the strategies its config names.
 
 Applications build strategies by name with :func:`create` (or :func:`create_roll_checker`...,
 one per kind); :func:`get_plugin_manager` is the process-wide manager, built on first use.
 
-This package may import the whole core; nothing in the core imports it except the CLI.
+This package may import the whole core (lazily, but for the errors, the clock and the option
+helpers); only the config loader and the CLI import it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from ..clock import Clock
+from ..errors import (
+    CallbackError,
+    CommandError,
+    ConfigError,
+    PluginError,
+    ShoeboxError,
+    TransferError,
+)
+from ..options import boolean, number
+from ._kinds import KINDS, KindSpec, Namer
 from ._manager import (
     Conflict,
     PluginFailure,
@@ -56,16 +73,22 @@ from ._manager import (
     get_plugin_manager,
 )
 from ._spec import Strategy, Subcommand, hookimpl
+from ._strategies import with_base_options
 
 __all__ = [
+    "KINDS",
     "ArchiveCallback",
     "CallbackError",
     "Clock",
+    "CommandError",
     "ConfigError",
     "Conflict",
+    "KindSpec",
+    "Namer",
     "PluginError",
     "PluginFailure",
     "RollChecker",
+    "RollNeeds",
     "ShoeboxError",
     "ShoeboxPluginManager",
     "Strategy",
@@ -83,27 +106,19 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "number",
+    "with_base_options",
 ]
 
-_LAZY = {
-    "ArchiveCallback": ("shoebox_core.ship.callbacks", "ArchiveCallback"),
-    "CallbackError": ("shoebox_core.errors", "CallbackError"),
-    "Clock": ("shoebox_core.clock", "Clock"),
-    "ConfigError": ("shoebox_core.errors", "ConfigError"),
-    "PluginError": ("shoebox_core.errors", "PluginError"),
-    "RollChecker": ("shoebox_core.write.checkers", "RollChecker"),
-    "ShoeboxError": ("shoebox_core.errors", "ShoeboxError"),
-    "Transfer": ("shoebox_core.ship.transfer", "Transfer"),
-    "TransferError": ("shoebox_core.ship.transfer", "TransferError"),
-    "boolean": ("shoebox_core.options", "boolean"),
-    "number": ("shoebox_core.options", "number"),
+# The base classes pull in the writer's and the shipper's modules: resolved on first use.
+_PROTOCOLS = {
+    "ArchiveCallback": "shoebox_core.ship.callbacks",
+    "RollChecker": "shoebox_core.write.checkers",
+    "RollNeeds": "shoebox_core.write.checkers",
+    "Transfer": "shoebox_core.ship.transfer",
 }
 
 
 def __getattr__(name: str) -> Any:
-    # The protocols pull in the writer's modules: resolved on first use, not at import.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'shoebox_core.plugin' has no attribute {name!r}") from None
-    return getattr(import_module(module), attr)
+    if name not in _PROTOCOLS:
+        raise AttributeError(f"module 'shoebox_core.plugin' has no attribute {name!r}")
+    return getattr(import_module(_PROTOCOLS[name]), name)

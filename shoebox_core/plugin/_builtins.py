@@ -70,57 +70,44 @@ def shoebox_roll_checkers() -> list[Strategy]:
     ]
 
 
+# The namers, callbacks and transfer of the core: (name, import path, summary).
+_NAMERS = (
+    ("template", "shoebox_core.write.naming:TemplateNamer",
+     "Name archives from a filename template."),
+)
+_CALLBACKS = (
+    ("gzip", "shoebox_core.ship.compress:GzipCallback", "Compress sealed archives with gzip."),
+    ("zstd", "shoebox_core.ship.compress:ZstdCallback", "Compress sealed archives with zstd."),
+    ("move", "shoebox_core.ship.file_callbacks:MoveCallback",
+     "Move sealed archives to another directory."),
+    ("change_extension", "shoebox_core.ship.file_callbacks:ChangeExtensionCallback",
+     "Rename sealed archives to a new extension."),
+    ("delete", "shoebox_core.ship.file_callbacks:DeleteCallback",
+     "Delete sealed archives (last in a chain, after a verified transfer)."),
+)
+_TRANSFERS = (
+    ("fsspec", "shoebox_core.ship.transfer:Transfer",
+     "Upload sealed archives to any fsspec URL or directory, verified."),
+)
+
+
+def _lazy(offers: tuple[tuple[str, str, str], ...]) -> list[Strategy]:
+    return [Strategy(name, _Lazy(path), summary) for name, path, summary in offers]
+
+
 @hookimpl
 def shoebox_namers() -> list[Strategy]:
     """The core's namer: ``template``."""
-    return [
-        Strategy(
-            "template",
-            _Lazy("shoebox_core.write.naming:TemplateNamer"),
-            "Name archives from a filename template.",
-        ),
-    ]
+    return _lazy(_NAMERS)
 
 
 @hookimpl
 def shoebox_callbacks() -> list[Strategy]:
     """The core's callbacks: ``gzip``, ``zstd``, ``move``, ``change_extension`` and ``delete``."""
-    return [
-        Strategy(
-            "gzip",
-            _Lazy("shoebox_core.ship.compress:GzipCallback"),
-            "Compress sealed archives with gzip.",
-        ),
-        Strategy(
-            "zstd",
-            _Lazy("shoebox_core.ship.compress:ZstdCallback"),
-            "Compress sealed archives with zstd.",
-        ),
-        Strategy(
-            "move",
-            _Lazy("shoebox_core.ship.file_callbacks:MoveCallback"),
-            "Move sealed archives to another directory.",
-        ),
-        Strategy(
-            "change_extension",
-            _Lazy("shoebox_core.ship.file_callbacks:ChangeExtensionCallback"),
-            "Rename sealed archives to a new extension.",
-        ),
-        Strategy(
-            "delete",
-            _Lazy("shoebox_core.ship.file_callbacks:DeleteCallback"),
-            "Delete sealed archives (last in a chain, after a verified transfer).",
-        ),
-    ]
+    return _lazy(_CALLBACKS)
 
 
 @hookimpl
 def shoebox_transfers() -> list[Strategy]:
     """The core's transfer: ``fsspec`` (any fsspec URL or a local directory)."""
-    return [
-        Strategy(
-            "fsspec",
-            _Lazy("shoebox_core.ship.transfer:Transfer"),
-            "Upload sealed archives to any fsspec URL or directory, verified.",
-        ),
-    ]
+    return _lazy(_TRANSFERS)

@@ -1,8 +1,8 @@
 """The plugin manager: finds installed plugins, gathers their strategies and builds them by name.
 
-The manager is built on first use (:func:`get_plugin_manager`). It registers the core's own plugin,
-:mod:`shoebox_core.plugin._builtins` (attributed to ``shoebox-core``), then the plugin of every entry
-point of the ``shoebox`` group; one that fails to import is recorded in
+The manager is built on first use (:func:`get_plugin_manager`). It registers the core's own
+plugin, :mod:`shoebox_core.plugin._builtins` (attributed to ``shoebox-core``), then the plugin of
+every entry point of the ``shoebox`` group; one that fails to import is recorded in
 :attr:`ShoeboxPluginManager.failures`, logged and skipped. Build a strategy by its configured name
 (or by import path)::
 
@@ -11,7 +11,9 @@ point of the ``shoebox`` group; one that fails to import is recorded in
     checker = plugins.create_roll_checker("size", roll_size_mb="64")
     mine = plugins.create_roll_checker("my_package.checkers:LineRollChecker", lines=1000)
 
-The ``create_*`` methods are the only way the rest of shoebox reaches the hooks.
+The ``create_*`` methods (and :meth:`ShoeboxPluginManager.resolve`, which the config loader uses)
+are the only way the rest of shoebox reaches the hooks; what each kind is comes from
+:mod:`shoebox_core.plugin._kinds`.
 """
 
 from __future__ import annotations
@@ -23,28 +25,30 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 
 from ..errors import PluginError
-from ..plugin._spec import (
-    HOOK_BY_KIND,
+from ._kinds import (
+    CALLBACK,
     KINDS,
-    PROJECT,
-    SUBCOMMAND_HOOK,
-    ShoeboxSpec,
-    Strategy,
-    Subcommand,
+    NAMER,
+    ROLL_CHECKER,
+    STRATEGY_KINDS,
+    SUBCOMMAND,
+    TRANSFER,
+    KindSpec,
+    Namer,
+    kind_named,
 )
-from ..plugin._strategies import (
-    LABELS,
-    Conflict,
-    PluginFailure,
-    StrategyInfo,
-    build,
-    import_factory,
-)
+from ._spec import PROJECT, ShoeboxSpec, Subcommand
+from ._strategies import Conflict, PluginFailure, StrategyInfo, build, import_factory, unknown_name
+
+if TYPE_CHECKING:
+    from ..ship.callbacks import ArchiveCallback
+    from ..ship.transfer import Transfer
+    from ..write.checkers import RollChecker
 
 if sys.version_info >= (3, 10):
     import importlib.metadata as _metadata
@@ -52,30 +56,15 @@ else:
     import importlib_metadata as _metadata
 
 __all__ = [
-    "Conflict",
-    "PluginFailure",
-    "ShoeboxPluginManager",
-    "StrategyInfo",
-    "create",
-    "create_callback",
-    "create_namer",
-    "create_roll_checker",
-    "create_transfer",
-    "fresh_plugin_manager",
-    "get_plugin_manager",
+    "Conflict", "PluginFailure", "ShoeboxPluginManager", "StrategyInfo", "create",
+    "create_callback", "create_namer", "create_roll_checker", "create_transfer",
+    "fresh_plugin_manager", "get_plugin_manager",
 ]
 
 log = logging.getLogger("shoebox")
 
 _CORE_DISTRIBUTION = "shoebox-core"
-# Names users will expect, from distributions we know: an unknown-name error says what to install.
-_NOT_INSTALLED = {
-    "time": ("roll_checker", "shoebox-timecheck"),
-    "aligned": ("roll_checker", "shoebox-timecheck"),
-    "idle": ("roll_checker", "shoebox-timecheck"),
-    "s3": ("transfer", "shoebox-s3"),
-    "swift": ("transfer", "shoebox-swift"),
-}
+_T = TypeVar("_T")
 
 
 def _check_name(name: object) -> None:
@@ -92,9 +81,8 @@ def _plugin_label(plugin: object) -> str:
 @dataclass
 class _Catalog:
     key: tuple[tuple[str, int], ...]
-    offers: dict[str, dict[str, list[StrategyInfo]]]
+    offers: dict[str, dict[str, list[StrategyInfo]]]  # kind -> name -> offers of that name
     failures: list[PluginFailure]
-    subcommands: dict[str, list[tuple[Subcommand, StrategyInfo]]]
 
 
 class ShoeboxPluginManager(pluggy.PluginManager):
@@ -140,7 +128,7 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             ]
             if unknown:
                 self.unregister(plugin)
-                hooks = [*HOOK_BY_KIND.values(), SUBCOMMAND_HOOK]
+                hooks = [kind.hook for kind in KINDS]
                 close = difflib.get_close_matches(unknown[0], hooks, n=1)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 raise pluggy.PluginValidationError(
@@ -194,14 +182,10 @@ class ShoeboxPluginManager(pluggy.PluginManager):
     def conflicts(self) -> list[Conflict]:
         """Names offered more than once within one kind (by two distributions, or twice)."""
         return [
-            Conflict(kind, name, tuple(infos))
-            for kind, by_name in self._gather().offers.items()
-            for name, infos in sorted(by_name.items())
+            Conflict(kind.name, name, tuple(infos))
+            for kind in KINDS
+            for name, infos in sorted(self._gather().offers[kind.name].items())
             if len(infos) > 1
-        ] + [
-            Conflict("subcommand", name, tuple(info for _, info in offers))
-            for name, offers in sorted(self._gather().subcommands.items())
-            if len(offers) > 1
         ]
 
     def subcommands(self, reserved: Iterable[str] = ()) -> list[tuple[Subcommand, StrategyInfo]]:
@@ -212,29 +196,28 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         """
         taken = set(reserved)
         found = []
-        for name, offers in sorted(self._gather().subcommands.items()):
-            if len(offers) > 1:
+        for name, infos in sorted(self._gather().offers[SUBCOMMAND.name].items()):
+            if len(infos) > 1:
                 continue
-            subcommand, info = offers[0]
+            (info,) = infos
             if name in taken:
                 error = ValueError(f"subcommand {name!r} is a built-in command of shoebox")
                 failure = PluginFailure(info.distribution, info.distribution, info.version,
-                                        error, SUBCOMMAND_HOOK)
+                                        error, SUBCOMMAND.hook)
                 if not any(str(f) == str(failure) for f in self._load_failures):
                     self._fail(failure, self._load_failures)
                 continue
-            found.append((subcommand, info))
+            found.append((info.offer, info))
         return found
 
     def strategies(self, kind: str | None = None) -> list[StrategyInfo]:
         """Every strategy offered (of one ``kind``, or of all), sorted by kind then name."""
-        if kind is not None and kind not in KINDS:
-            raise PluginError(f"unknown strategy kind {kind!r}; the kinds are {', '.join(KINDS)}")
+        kinds = STRATEGY_KINDS if kind is None else (kind_named(kind, strategies_only=True),)
         offers = self._gather().offers
         return [
             info
-            for k in ([kind] if kind is not None else KINDS)
-            for _, infos in sorted(offers[k].items())
+            for k in kinds
+            for _, infos in sorted(offers[k.name].items())
             for info in infos
         ]
 
@@ -246,38 +229,76 @@ class ShoeboxPluginManager(pluggy.PluginManager):
             return self._catalog
 
     def _collect(self, key: tuple[tuple[str, int], ...]) -> _Catalog:
-        catalog = _Catalog(key, {kind: {} for kind in KINDS}, [], {})
-        for kind, hook_name in [*HOOK_BY_KIND.items(), ("subcommand", SUBCOMMAND_HOOK)]:
-            impls = getattr(self.hook, hook_name).get_hookimpls()
+        catalog = _Catalog(key, {kind.name: {} for kind in KINDS}, [])
+        for kind in KINDS:
+            impls = getattr(self.hook, kind.hook).get_hookimpls()
             plugins = list({id(impl.plugin): impl.plugin for impl in impls}.values())
             # One plugin at a time, through pluggy so that hook-call monitoring sees each call,
-            # to attribute every strategy to the distribution that offered it.
+            # to attribute every offer to the distribution that made it.
             for plugin in plugins:
                 plugin_name = self.get_name(plugin) or _plugin_label(plugin)
                 distribution, version = self._origins.get(plugin_name, (plugin_name, None))
                 try:
                     others = [other for other in plugins if other is not plugin]
-                    results = self.subset_hook_caller(hook_name, remove_plugins=others)()
-                    offered = [strategy for result in results for strategy in result or ()]
-                    want = Subcommand if kind == "subcommand" else Strategy
-                    wrong = [s for s in offered if not isinstance(s, want)]
+                    results = self.subset_hook_caller(kind.hook, remove_plugins=others)()
+                    offered = [offer for result in results for offer in result or ()]
+                    wrong = [offer for offer in offered if not isinstance(offer, kind.offer)]
                     if wrong:
                         raise TypeError(
-                            f"{hook_name}() yielded {wrong[0]!r}, not a {want.__name__}"
+                            f"{kind.hook}() yielded {wrong[0]!r}, not a {kind.offer.__name__}"
                         )
                 except Exception as exc:
-                    failure = PluginFailure(plugin_name, distribution, version, exc, hook_name)
+                    failure = PluginFailure(plugin_name, distribution, version, exc, kind.hook)
                     self._fail(failure, catalog.failures)
                     continue
-                for s in offered:
-                    if isinstance(s, Subcommand):
-                        info = StrategyInfo(s.name, kind, s.action, s.summary, distribution,
-                                            version)
-                        catalog.subcommands.setdefault(s.name, []).append((s, info))
-                        continue
-                    info = StrategyInfo(s.name, kind, s.factory, s.summary, distribution, version)
-                    catalog.offers[kind].setdefault(s.name, []).append(info)
+                for offer in offered:
+                    factory = offer.action if isinstance(offer, Subcommand) else offer.factory
+                    info = StrategyInfo(offer.name, kind.name, factory, offer.summary,
+                                        distribution, version, offer)
+                    catalog.offers[kind.name].setdefault(offer.name, []).append(info)
         return catalog
+
+    # -- resolving and building ------------------------------------------------------------------
+    def resolve(
+        self, name: str, kinds: Iterable[str] | None = None, *, for_config: bool = False
+    ) -> StrategyInfo:
+        """The one strategy called ``name`` among ``kinds`` (kind names; default: every kind).
+
+        ``name`` may be an import path, ``"package.module:Attr"``: its callable, taken as the
+        first of ``kinds``. Otherwise a :class:`PluginError` says why no single strategy fits: the
+        name belongs to another kind (and where it goes: a ``create_*()`` method, or with
+        ``for_config`` a config section), to several of ``kinds``, is offered twice, or is
+        unknown (what to install, close matches, and every available name with its origin).
+        """
+        _check_name(name)
+        specs = STRATEGY_KINDS if kinds is None else tuple(
+            kind_named(kind, strategies_only=True) for kind in kinds
+        )
+        if ":" in name:
+            factory = import_factory(name)
+            return StrategyInfo(name, specs[0].name, factory, "", name.partition(":")[0], None)
+        offers = self._gather().offers
+        found = {kind: offers[kind.name][name] for kind in specs if name in offers[kind.name]}
+        if not found:
+            wanted = " or ".join(kind.label for kind in specs)
+            for other in STRATEGY_KINDS:
+                if other not in specs and name in offers[other.name]:
+                    advice = f"list it under {other.home}" if for_config else f"use {other.method}"
+                    raise PluginError(f"{name!r} is a {other.label}, not a {wanted}: {advice}")
+            label = "strategy" if kinds is None else wanted
+            raise PluginError(unknown_name(name, label, specs, offers, self.failures))
+        if len(found) > 1:
+            offered = "; ".join(
+                f"a {kind.label} from {', '.join(i.origin for i in infos)}"
+                for kind, infos in found.items()
+            )
+            advice = ('name the one you want by its import path, plugin = "package.module:Attr"'
+                      if for_config else f"say which with {' or '.join(k.method for k in found)}")
+            raise PluginError(f"{name!r} names {offered}: {advice}")
+        ((kind, infos),) = found.items()
+        if len(infos) > 1:
+            raise PluginError(str(Conflict(kind.name, name, tuple(infos))))
+        return infos[0]
 
     def create(self, name: str, /, **options: Any) -> Any:
         """Build the strategy called ``name`` (of whatever kind) with ``options``.
@@ -285,87 +306,34 @@ class ShoeboxPluginManager(pluggy.PluginManager):
         ``name`` may be an import path, ``"package.module:Attr"``. A name offered in several kinds
         is refused: say which with a typed method (:meth:`create_roll_checker`...).
         """
-        _check_name(name)
-        if ":" in name:
-            return build(f"strategy {name!r}", import_factory(name), options)
-        offers = self._gather().offers
-        kinds = [kind for kind in KINDS if name in offers[kind]]
-        if not kinds:
-            raise PluginError(self._unknown(None, name))
-        if len(kinds) > 1:
-            where = " and ".join(
-                f"a {LABELS[k]} ({', '.join(i.origin for i in offers[k][name])})" for k in kinds
-            )
-            methods = " or ".join(f"create_{k}()" for k in kinds)
-            raise PluginError(f"{name!r} names {where}; say which with {methods}")
-        return self._create(kinds[0], name, options)
+        info = self.resolve(name)
+        return self._build(info, "strategy" if ":" in name else kind_named(info.kind).label,
+                           options)
 
-    def create_roll_checker(self, name: str, /, **options: Any) -> Any:
+    def create_roll_checker(self, name: str, /, **options: Any) -> RollChecker:
         """Build the roll checker called ``name`` (or at import path ``name``) with ``options``."""
-        return self._create("roll_checker", name, options)
+        return self._create(ROLL_CHECKER, name, options)
 
-    def create_namer(self, name: str, /, **options: Any) -> Any:
+    def create_namer(self, name: str, /, **options: Any) -> Namer:
         """Build the namer called ``name`` (or at import path ``name``) with ``options``."""
-        return self._create("namer", name, options)
+        return self._create(NAMER, name, options)
 
-    def create_callback(self, name: str, /, **options: Any) -> Any:
+    def create_callback(self, name: str, /, **options: Any) -> ArchiveCallback:
         """Build the callback called ``name`` (or at import path ``name``) with ``options``."""
-        return self._create("callback", name, options)
+        return self._create(CALLBACK, name, options)
 
-    def create_transfer(self, name: str, /, **options: Any) -> Any:
+    def create_transfer(self, name: str, /, **options: Any) -> Transfer:
         """Build the transfer called ``name`` (or at import path ``name``) with ``options``."""
-        return self._create("transfer", name, options)
+        return self._create(TRANSFER, name, options)
 
-    def _create(self, kind: str, name: str, options: dict[str, Any]) -> Any:
-        _check_name(name)
-        if ":" in name:
-            return build(f"{LABELS[kind]} {name!r}", import_factory(name), options)
-        infos = self._gather().offers[kind].get(name)
-        if not infos:
-            raise PluginError(self._unknown(kind, name))
-        if len(infos) > 1:
-            raise PluginError(str(Conflict(kind, name, tuple(infos))))
-        return build(f"{LABELS[kind]} {name!r} ({infos[0].origin})", infos[0].factory, options)
+    def _create(self, kind: KindSpec[_T], name: str, options: dict[str, Any]) -> _T:
+        # Typed for the kind's protocol; what a factory returns is the plugin's word for it.
+        return cast(_T, self._build(self.resolve(name, [kind.name]), kind.label, options))
 
-    def explain_unknown(self, name: str, kinds: Iterable[str]) -> str:
-        """Why ``name`` names no strategy of ``kinds`` (several kinds can hold one config entry:
-        an on-close step is a callback or a transfer): what to install if a known distribution
-        offers it, close matches, and every available name of those kinds with its origin."""
-        return self._unknown(tuple(kinds), name)
-
-    def _unknown(self, kind: str | tuple[str, ...] | None, name: str) -> str:
-        offers = self._gather().offers
-        kinds = list(KINDS) if kind is None else [kind] if isinstance(kind, str) else list(kind)
-        label = " or ".join(LABELS[k] for k in kinds) if kind is not None else "strategy"
-        lines = [f"unknown {label} {name!r}."]
-        lines += [
-            f"{name!r} is a {LABELS[other]}, not a {label}: use create_{other}()."
-            for other in KINDS
-            if kind is not None and other not in kinds and name in offers[other]
-        ]
-        known_kind, dist = _NOT_INSTALLED.get(name, (None, ""))
-        if known_kind in kinds:
-            broken = [f for f in self.failures if f.distribution.lower().replace("_", "-") == dist]
-            lines.append(
-                f"{name!r} comes from {dist}, which is installed but was skipped: {broken[0]}"
-                if broken
-                else f"{name!r} is a {LABELS[known_kind]} from {dist}, which is not installed:"
-                f" pip install {dist}"
-            )
-        installed = {n for k in kinds for n in offers[k]}
-        candidates = installed | {n for n, (k, _) in _NOT_INSTALLED.items() if k in kinds}
-        close = [
-            f"{c!r} (pip install {_NOT_INSTALLED[c][1]})" if c not in installed else repr(c)
-            for c in difflib.get_close_matches(name, sorted(candidates - {name}), n=3)
-        ]
-        if close:
-            lines.append(f"Did you mean {' or '.join(close)}?")
-        for k in kinds:
-            infos = [info for _, group in sorted(offers[k].items()) for info in group]
-            lines.append(f"Available {LABELS[k]}s:" + ("" if infos else " none installed."))
-            width = max((len(info.name) for info in infos), default=0)
-            lines += [f"  {info.name:<{width}}  {info.origin}" for info in infos]
-        return "\n".join(lines)
+    @staticmethod
+    def _build(info: StrategyInfo, label: str, options: dict[str, Any]) -> Any:
+        origin = "" if ":" in info.name else f" ({info.origin})"
+        return build(f"{label} {info.name!r}{origin}", info.factory, options)
 
 
 _shared: ShoeboxPluginManager | None = None
@@ -406,21 +374,21 @@ def create(name: str, /, **options: Any) -> Any:
     return get_plugin_manager().create(name, **options)
 
 
-def create_roll_checker(name: str, /, **options: Any) -> Any:
+def create_roll_checker(name: str, /, **options: Any) -> RollChecker:
     """:meth:`ShoeboxPluginManager.create_roll_checker` on the shared manager."""
     return get_plugin_manager().create_roll_checker(name, **options)
 
 
-def create_namer(name: str, /, **options: Any) -> Any:
+def create_namer(name: str, /, **options: Any) -> Namer:
     """:meth:`ShoeboxPluginManager.create_namer` on the shared manager."""
     return get_plugin_manager().create_namer(name, **options)
 
 
-def create_callback(name: str, /, **options: Any) -> Any:
+def create_callback(name: str, /, **options: Any) -> ArchiveCallback:
     """:meth:`ShoeboxPluginManager.create_callback` on the shared manager."""
     return get_plugin_manager().create_callback(name, **options)
 
 
-def create_transfer(name: str, /, **options: Any) -> Any:
+def create_transfer(name: str, /, **options: Any) -> Transfer:
     """:meth:`ShoeboxPluginManager.create_transfer` on the shared manager."""
     return get_plugin_manager().create_transfer(name, **options)

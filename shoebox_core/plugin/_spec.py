@@ -2,8 +2,9 @@
 
 A plugin is a module (or any object) with functions marked by :data:`hookimpl`, named after the
 methods of :class:`ShoeboxSpec`. Each hook takes no argument and returns (or yields) the
-:class:`Strategy` objects the plugin offers for one kind of strategy. A distribution makes its
-plugin known by an entry point in the ``shoebox`` group::
+:class:`Strategy` objects the plugin offers for one kind of strategy (:mod:`._kinds` describes
+each kind), or :class:`Subcommand` objects. A distribution makes its plugin known by an entry
+point in the ``shoebox`` group::
 
     [project.entry-points.shoebox]
     myplugin = "my_package.plugin"
@@ -24,10 +25,7 @@ import pluggy
 if TYPE_CHECKING:
     import argparse
 
-__all__ = [
-    "HOOK_BY_KIND", "KINDS", "PROJECT", "SUBCOMMAND_HOOK", "ShoeboxSpec", "Strategy", "Subcommand",
-    "hookimpl",
-]
+__all__ = ["PROJECT", "ShoeboxSpec", "Strategy", "Subcommand", "hookimpl"]
 
 #: The pluggy project name, the entry-point group and the prefix of every hook.
 PROJECT = "shoebox"
@@ -37,20 +35,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 # Kept private: only the core declares hooks.
 _hookspec = pluggy.HookspecMarker(PROJECT)
-
-#: The kinds of strategy, each gathered by one hook (see ``HOOK_BY_KIND``).
-KINDS = ("roll_checker", "namer", "callback", "transfer")
-
-#: The hook that gathers the strategies of each kind.
-HOOK_BY_KIND = {
-    "roll_checker": "shoebox_roll_checkers",
-    "namer": "shoebox_namers",
-    "callback": "shoebox_callbacks",
-    "transfer": "shoebox_transfers",
-}
-
-#: The hook that gathers the ``shoebox`` subcommands plugin distributions add.
-SUBCOMMAND_HOOK = "shoebox_subcommands"
 
 
 @dataclass(frozen=True)
@@ -114,9 +98,11 @@ class Subcommand:
 class ShoeboxSpec:
     """The hook specifications of the ``shoebox`` project.
 
-    None of the hooks is first-result: every registered plugin is asked, and the plugin manager
+    Every hook takes no parameters and returns (or yields) what the plugin offers, possibly
+    nothing. None is first-result: every registered plugin is asked, and the plugin manager
     gathers and attributes what each one returns. Nothing outside
     :mod:`shoebox_core.plugin._manager` calls these hooks; use the manager's ``create_*`` methods.
+    The kinds they gather are described in :mod:`shoebox_core.plugin._kinds`.
     """
 
     @_hookspec
@@ -128,11 +114,7 @@ class ShoeboxSpec:
         :class:`shoebox_core.write.checkers.RollChecker`). Its factory takes keyword arguments only,
         accepts numeric strings for numeric options and a ``clock=`` keyword.
 
-        Takes no parameters. Not first-result: every plugin's strategies are gathered.
-
-        :returns: the :class:`Strategy` objects this plugin offers (may be empty).
-
-        Example::
+        No parameters; not first-result. Returns :class:`Strategy` objects. Example::
 
             @hookimpl
             def shoebox_roll_checkers():
@@ -142,13 +124,10 @@ class ShoeboxSpec:
 
     @_hookspec
     def shoebox_namers(self) -> Iterable[Strategy]:
-        """Offer namers: objects that give an archive its in-progress and final file names.
+        """Offer namers: objects that give an archive its in-progress and final file names
+        (see :class:`shoebox_core.plugin.Namer`).
 
-        Takes no parameters. Not first-result: every plugin's strategies are gathered.
-
-        :returns: the :class:`Strategy` objects this plugin offers (may be empty).
-
-        Example::
+        No parameters; not first-result. Returns :class:`Strategy` objects. Example::
 
             @hookimpl
             def shoebox_namers():
@@ -160,15 +139,10 @@ class ShoeboxSpec:
     def shoebox_callbacks(self) -> Iterable[Strategy]:
         """Offer archive callbacks, run when an archive is opened (``on_open(filename)``) or
         sealed (``on_close(filename)``): compression, moving, changing the extension, deleting...
-
         The order in which callbacks run comes from the configuration, never from the order in
         which plugins were registered.
 
-        Takes no parameters. Not first-result: every plugin's strategies are gathered.
-
-        :returns: the :class:`Strategy` objects this plugin offers (may be empty).
-
-        Example::
+        No parameters; not first-result. Returns :class:`Strategy` objects. Example::
 
             @hookimpl
             def shoebox_callbacks():
@@ -179,16 +153,10 @@ class ShoeboxSpec:
     @_hookspec
     def shoebox_transfers(self) -> Iterable[Strategy]:
         """Offer remote transfers: strategies that copy sealed archives to remote storage and
-        verify the copy (size and checksum) before the local file may be deleted.
+        verify the copy (size and checksum) before the local file may be deleted. The core ships
+        the generic ``fsspec`` transfer; ``shoebox-s3`` and ``shoebox-swift`` add theirs.
 
-        The core ships the generic ``fsspec`` transfer; ``shoebox-s3`` and ``shoebox-swift`` add
-        theirs.
-
-        Takes no parameters. Not first-result: every plugin's strategies are gathered.
-
-        :returns: the :class:`Strategy` objects this plugin offers (may be empty).
-
-        Example::
+        No parameters; not first-result. Returns :class:`Strategy` objects. Example::
 
             @hookimpl
             def shoebox_transfers():
@@ -199,16 +167,11 @@ class ShoeboxSpec:
     @_hookspec
     def shoebox_subcommands(self) -> Iterable[Subcommand]:
         """Offer subcommands of the ``shoebox`` command, listed by ``shoebox --help`` and
-        ``shoebox plugins`` (conda's ``conda_subcommands`` is the model).
+        ``shoebox plugins`` (conda's ``conda_subcommands`` is the model). A name that is a
+        built-in command, or that two distributions offer, is refused: the command reports the
+        conflict and leaves that name out.
 
-        A name that is a built-in command, or that two distributions offer, is refused: the
-        command reports the conflict and leaves that name out.
-
-        Takes no parameters. Not first-result: every plugin's subcommands are gathered.
-
-        :returns: the :class:`Subcommand` objects this plugin offers (may be empty).
-
-        Example::
+        No parameters; not first-result. Returns :class:`Subcommand` objects. Example::
 
             def _hello(args):
                 print(f"hello {args.who}")

@@ -9,22 +9,20 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from dataclasses import dataclass
-from typing import Any, Callable
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
 
 from ..errors import ConfigError, PluginError
+from ._kinds import KindSpec, kind_named
 
-__all__ = ["LABELS", "Conflict", "PluginFailure", "StrategyInfo", "build", "import_factory"]
+__all__ = [
+    "Conflict", "PluginFailure", "StrategyInfo", "build", "import_factory", "unknown_name",
+    "with_base_options",
+]
 
-#: How messages call each kind of strategy.
-LABELS = {
-    "roll_checker": "roll checker",
-    "namer": "namer",
-    "callback": "callback",
-    "transfer": "transfer",
-    "subcommand": "subcommand",
-}
-
+_Class = TypeVar("_Class", bound=type)
 _SETTABLE = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -35,7 +33,11 @@ def _origin(distribution: str, version: str | None) -> str:
 
 @dataclass(frozen=True)
 class StrategyInfo:
-    """A strategy as installed: what a plugin offered, and which distribution offered it."""
+    """A strategy as installed: what a plugin offered, and which distribution offered it.
+
+    ``kind`` is a kind's name (``"roll_checker"``, see :mod:`._kinds`); ``factory`` builds it (a
+    subcommand's action); ``offer`` is the :class:`Strategy` or :class:`Subcommand` as offered.
+    """
 
     name: str
     kind: str
@@ -43,6 +45,7 @@ class StrategyInfo:
     summary: str
     distribution: str
     version: str | None
+    offer: Any = field(default=None, repr=False, compare=False)
 
     @property
     def origin(self) -> str:
@@ -79,7 +82,8 @@ class Conflict:
     def __str__(self) -> str:
         offers = ", ".join(f"{info.origin} ({_import_path(info.factory)})" for info in self.offers)
         return (
-            f"{LABELS[self.kind]} {self.name!r} is offered by more than one plugin: {offers}."
+            f"{kind_named(self.kind).label} {self.name!r} is offered by more than one plugin:"
+            f" {offers}."
             " Uninstall all but one, or name the one you want by its import path."
         )
 
@@ -88,6 +92,44 @@ def _import_path(factory: Callable[..., Any]) -> str:
     module = getattr(factory, "__module__", None)
     qualname = getattr(factory, "__qualname__", None)
     return f"{module}:{qualname}" if module and qualname else repr(factory)
+
+
+def unknown_name(
+    name: str,
+    label: str,
+    kinds: Sequence[KindSpec[Any]],
+    offers: Mapping[str, Mapping[str, list[StrategyInfo]]],
+    failures: Iterable[PluginFailure],
+) -> str:
+    """Why ``name`` names no strategy of ``kinds`` (``label`` says how: ``"callback or
+    transfer"``): what to install if a known distribution offers it (or that it is installed but
+    was skipped, of ``failures``), close matches, and every name of ``offers`` of those kinds with
+    its origin."""
+    lines = [f"unknown {label} {name!r}."]
+    elsewhere = {n: (kind, dist) for kind in kinds for n, dist in kind.elsewhere}
+    if name in elsewhere:
+        kind, dist = elsewhere[name]
+        broken = [f for f in failures if f.distribution.lower().replace("_", "-") == dist]
+        lines.append(
+            f"{name!r} comes from {dist}, which is installed but was skipped: {broken[0]}"
+            if broken
+            else f"{name!r} is a {kind.label} from {dist}, which is not installed:"
+            f" pip install {dist}"
+        )
+    installed = {n for kind in kinds for n in offers[kind.name]}
+    candidates = sorted((installed | set(elsewhere)) - {name})
+    close = [
+        f"{c!r} (pip install {elsewhere[c][1]})" if c not in installed else repr(c)
+        for c in difflib.get_close_matches(name, candidates, n=3)
+    ]
+    if close:
+        lines.append(f"Did you mean {' or '.join(close)}?")
+    for kind in kinds:
+        infos = [info for _, group in sorted(offers[kind.name].items()) for info in group]
+        lines.append(f"Available {kind.label}s:" + ("" if infos else " none installed."))
+        width = max((len(info.name) for info in infos), default=0)
+        lines += [f"  {info.name:<{width}}  {info.origin}" for info in infos]
+    return "\n".join(lines)
 
 
 def import_factory(path: str) -> Callable[..., Any]:
@@ -162,3 +204,40 @@ def check_options(label: str, factory: Callable[..., Any], options: dict[str, An
     ]
     if missing:
         raise PluginError(f"{label} needs option {', '.join(map(repr, missing))}; {listing}")
+
+
+def with_base_options(cls: _Class) -> _Class:
+    """Decorate a strategy class whose ``__init__`` declares only its own options and passes the
+    rest on to its base class's as ``**base``::
+
+        @with_base_options
+        class MyTransfer(Transfer):
+            def __init__(self, *, url: str, region: str = "x", **base: Any) -> None:
+                super().__init__(url=url, **base)
+
+    The signature and annotations of ``cls.__init__`` become the base's options with its own (in
+    place of any it redeclares), so the base options are written once, yet a misspelt option is
+    still refused by name with the accepted ones listed, and a config file's values are checked
+    against their annotations.
+    """
+    init = cls.__dict__["__init__"]
+    # What super().__init__ reaches: the next __init__ along the class's own MRO.
+    base_init = next(vars(k)["__init__"] for k in cls.__mro__[1:] if "__init__" in vars(k))
+    base = list(inspect.signature(base_init).parameters.values())
+    everything = inspect.signature(init).parameters.values()
+    own = [p for p in everything if p.kind is not p.VAR_KEYWORD]
+    passed_on = [p.name for p in everything if p.kind is p.VAR_KEYWORD]
+    by_name = {p.name: p for p in own}
+    params = [by_name.pop(p.name, p) for p in base if p.kind is not p.VAR_KEYWORD]
+    params += [p for p in own if p.name in by_name]
+    try:
+        # Evaluated here, in the base's module, where its annotations' names are defined.
+        hints: dict[str, Any] = typing.get_type_hints(base_init)
+    except Exception:
+        hints = dict(getattr(base_init, "__annotations__", {}))  # unreadable there too
+    hints.update(init.__annotations__)
+    for name in passed_on:
+        hints.pop(name, None)
+    init.__signature__ = inspect.Signature(params)
+    init.__annotations__ = hints
+    return cls

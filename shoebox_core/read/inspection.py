@@ -16,11 +16,10 @@ from typing import IO, Any
 import msgpack
 
 from .._fsutil import INPROGRESS_SUFFIX
-from ..errors import CorruptArchive, ShoeboxError
+from ..errors import ShoeboxError
 from ..format import v2 as _v2
-from ..format.compressed import sniff_compression
-from ..read.manager import Damage, open_archive, read_archive
-from ..read.sources import Source, find_sources
+from ..read.manager import Damage, read_archive
+from ..read.sources import OpenedArchive, Source, find_sources, in_write_order, open_archive
 
 __all__ = ["ArchiveInfo", "Verdict", "describe_archive", "find_archives", "verify_archive"]
 
@@ -82,106 +81,93 @@ def find_archives(
     storage_options: dict[str, Any] | None = None,
 ) -> list[Source]:
     """Every archive matching any of ``patterns`` (local wildcards, paths or fsspec URLs), once
-    each, in write order. A pattern naming one in-progress file exactly finds it."""
+    each, in write order. A pattern naming one in-progress file exactly finds it.
+
+    The first archives are kept open from finding their order (see
+    :func:`~shoebox_core.read.sources.in_write_order`): describing, verifying or reading them
+    opens nothing again; :func:`~shoebox_core.read.sources.release` closes those left unread."""
     found: dict[str, Source] = {}
     for pattern in patterns:
         exact = not (_WILDCARDS & set(pattern)) and pattern.endswith(INPROGRESS_SUFFIX)
         for source in find_sources(pattern, directory, storage_options=storage_options,
                                    include_in_progress=include_in_progress or exact):
             found.setdefault(source.path, source)
-    return sorted(found.values(), key=order_key)
-
-
-def order_key(source: Source) -> tuple[int, int, str]:
-    """Write order: v2 files by (creation time, writer's file sequence); the others first."""
-    try:
-        raw, _stream, kind, header = open_archive(source)
-    except Exception:  # any unreadable file sorts first, by name, and is reported when read
-        return (0, 0, source.name)
-    raw.close()
-    if kind != "v2":
-        return (0, 0, source.name)
-    fields = header[0]
-    created, seq = fields.get("created_ns"), fields.get("seq")
-    return (created if isinstance(created, int) else 0, seq if isinstance(seq, int) else 0,
-            source.name)
+    return in_write_order(found.values())
 
 
 def _ns(value: object) -> float | None:
     return value / 1e9 if isinstance(value, int) else None
 
 
-def _sniff(source: Source) -> str | None:
-    with source.open() as raw:
-        return sniff_compression(raw.read(8))
-
-
 def describe_archive(source: Source) -> ArchiveInfo:
     """Describe one archive from its headers (see the module docstring)."""
     size = source.size
     try:
-        compression = _sniff(source)
-        raw, stream, kind, header = open_archive(source)
+        opened = open_archive(source)
     except (OSError, ShoeboxError, EOFError, ValueError) as exc:
         return ArchiveInfo(source.path, size, "unreadable", format="?", problem=str(exc))
-    try:
-        if kind == "empty":
-            return ArchiveInfo(source.path, size, "empty", format="empty", compression=compression)
-        if kind == "unknown":
-            return ArchiveInfo(source.path, size, "unreadable", format="?",
-                               compression=compression, problem="not a shoebox archive")
-        if kind == "v1":
-            return _describe_v1(source, size, compression)
-        fields, header_len = header
-        info = ArchiveInfo(
-            source.path,
-            size,
-            "sealed",
-            codec=fields.get("codec") if isinstance(fields.get("codec"), str) else None,
-            compression=compression,
-            created=_ns(fields.get("created_ns")),
-            writer=fields.get("writer") if isinstance(fields.get("writer"), str) else None,
-        )
-        if compression is None and size is not None:
-            end = _end_marker(raw, fields["sync"], header_len, size)
-            if end is not None:
-                records, end_fields = end
-                return _replace(info, records=records, sealed=_ns(end_fields.get("sealed_ns")))
-            raw.seek(header_len)
-            return _walk(info, raw, fields["sync"], header_len, seekable=True)
-        return _walk(info, stream, fields["sync"], header_len, seekable=False)
-    except (OSError, EOFError, ValueError) as exc:
-        return _replace(ArchiveInfo(source.path, size, "damaged"), problem=str(exc))
-    finally:
-        raw.close()
+    with opened:
+        try:
+            return _describe(opened, size)
+        except (OSError, EOFError, ValueError) as exc:
+            return _replace(ArchiveInfo(source.path, size, "damaged"), problem=str(exc))
+
+
+def _describe(opened: OpenedArchive, size: int | None) -> ArchiveInfo:
+    source, archive = opened.source, opened.archive
+    compression = archive.compression
+    if archive.kind == "empty":
+        return ArchiveInfo(source.path, size, "empty", format="empty", compression=compression)
+    if archive.kind == "unknown":
+        return ArchiveInfo(source.path, size, "unreadable", format="?", compression=compression,
+                           problem="not a shoebox archive")
+    if archive.kind == "v1":
+        return _describe_v1(opened, size, compression)
+    assert archive.header is not None  # a v2 file
+    fields, header_len = archive.header
+    info = ArchiveInfo(
+        source.path,
+        size,
+        "sealed",
+        codec=fields.get("codec") if isinstance(fields.get("codec"), str) else None,
+        compression=compression,
+        created=_ns(fields.get("created_ns")),
+        writer=fields.get("writer") if isinstance(fields.get("writer"), str) else None,
+    )
+    raw = opened.raw
+    if compression is None and size is not None and raw.seekable():
+        end = _end_marker(raw, fields["sync"], header_len, size)
+        if end is not None:
+            records, end_fields = end
+            return _replace(info, records=records, sealed=_ns(end_fields.get("sealed_ns")))
+        raw.seek(header_len)
+        return _walk(info, raw, fields["sync"], header_len, seekable=True)
+    return _walk(info, archive.stream, fields["sync"], header_len, seekable=False)
 
 
 def _replace(info: ArchiveInfo, **changes: Any) -> ArchiveInfo:
     return ArchiveInfo(**{**info.__dict__, **changes})
 
 
-def _describe_v1(source: Source, size: int | None, compression: str | None) -> ArchiveInfo:
+def _describe_v1(opened: OpenedArchive, size: int | None, compression: str | None) -> ArchiveInfo:
+    path = opened.source.path
     records = 0
     try:
-        for _ in read_archive(source):
-            records += 1
-    except (CorruptArchive, OSError) as exc:
-        return ArchiveInfo(source.path, size, "damaged", format="v1", compression=compression,
+        for batch in opened.archive.batches():
+            records += len(batch)
+    except Exception as exc:  # damage of any kind, in compressed data too
+        return ArchiveInfo(path, size, "damaged", format="v1", compression=compression,
                            records=records, problem=str(exc))
-    return ArchiveInfo(source.path, size, "legacy", format="v1", compression=compression,
+    return ArchiveInfo(path, size, "legacy", format="v1", compression=compression,
                        records=records)
 
 
-def _parse_head(head: bytes, sync: bytes) -> tuple[int, int, int] | None:
-    """``(stored, count, kind)`` of a block header whose sync and checksum are good."""
-    if len(head) < _v2.BLOCK_HEADER_SIZE:
+def _parse_head(head: bytes, sync: bytes, offset: int = 0) -> _v2.BlockHeader | None:
+    """The block header at ``offset`` of ``head`` if its sync and checksum are good."""
+    try:
+        return _v2.parse_block_header(head, offset, sync)
+    except ValueError:
         return None
-    b_sync, stored, _raw, count, kind, _codec, _flags, _crc = _v2.BLOCK_HEADER.unpack_from(head)
-    if b_sync != sync or _v2.crc32c(head[: _v2.BLOCK_HEADER_SIZE - 4]) != int.from_bytes(
-        head[_v2.BLOCK_HEADER_SIZE - 4 : _v2.BLOCK_HEADER_SIZE], "little"
-    ):
-        return None
-    return stored, count, kind
 
 
 def _end_marker(
@@ -195,17 +181,15 @@ def _end_marker(
     tail = raw.read(span)
     at = tail.rfind(sync)
     while at >= 0:
-        parsed = _parse_head(tail[at:], sync)
-        if parsed is not None:
-            stored, count, kind = parsed
+        block = _parse_head(tail, sync, at)
+        if block is not None and block.kind == _v2.KIND_END:
             body = tail[at + _v2.BLOCK_HEADER_SIZE :]
-            body_crc = _v2.BLOCK_HEADER.unpack_from(tail, at)[-1]
-            if kind == _v2.KIND_END and len(body) == stored and _v2.crc32c(body) == body_crc:
+            if len(body) == block.stored and _v2.crc32c(body) == block.body_crc:
                 try:
                     fields = msgpack.unpackb(body, raw=False)
                 except Exception:
                     fields = {}
-                return count, fields if isinstance(fields, dict) else {}
+                return block.record_count, fields if isinstance(fields, dict) else {}
         at = tail.rfind(sync, 0, at)
     return None
 
@@ -219,14 +203,14 @@ def _walk(info: ArchiveInfo, stream: Any, sync: bytes, offset: int, *, seekable:
             state = "in progress" if info.in_progress else "truncated"
             problem = None if info.in_progress else f"no end marker (file ends at byte {offset})"
             return _replace(info, state=state, records=records, problem=problem)
-        parsed = _parse_head(head, sync)
-        if parsed is None:
+        block = _parse_head(head, sync)
+        if block is None:
             if len(head) < _v2.BLOCK_HEADER_SIZE and info.in_progress:
                 return _replace(info, state="in progress", records=records)
             state = "truncated" if len(head) < _v2.BLOCK_HEADER_SIZE else "damaged"
             return _replace(info, state=state, records=records,
                             problem=f"bad block header at byte {offset}")
-        stored, count, kind = parsed
+        stored, count, kind = block.stored, block.record_count, block.kind
         if seekable:
             here = stream.tell()
             stream.seek(stored, os.SEEK_CUR)

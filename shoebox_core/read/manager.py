@@ -10,16 +10,13 @@ import zlib
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import chain, islice
-from typing import IO, Any, BinaryIO, cast
+from itertools import chain
+from typing import Any
 
 import zstandard
 
-from ..errors import CorruptArchive, ShoeboxError, TruncatedArchive
-from ..format import v1 as _v1
-from ..format import v2 as _v2
-from ..format.compressed import decompressing_reader, sniff_compression
-from ..read.sources import Source, find_sources
+from ..errors import CorruptArchive, NoMoreFiles, TruncatedArchive
+from ..read.sources import Source, find_sources, in_write_order, open_archive, release
 from ..ship.callbacks import CallbackChain
 
 __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "open_archive", "read_archive"]
@@ -27,19 +24,13 @@ __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "open_archive", "read_
 log = logging.getLogger("shoebox")
 
 Record = tuple[dict[str, str], "str | bytes"]
-_V1_BATCH = 256  # legacy records handed out per batch
 
 
 # What gzip and zstandard raise on damaged or cut-short data.
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
     EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError
 )
-_UNORDERABLE: tuple[type[BaseException], ...] = (OSError, ShoeboxError, *_DECODE_ERRORS)
 _HEADER_ERRORS: tuple[type[BaseException], ...] = (CorruptArchive, *_DECODE_ERRORS)
-
-
-class NoMoreFiles(ShoeboxError):
-    """Raised by ``ReadingRollManager.read()`` once every matching archive has been read."""
 
 
 @dataclass(frozen=True)
@@ -50,58 +41,6 @@ class Damage:
     offset: int
     skipped_bytes: int
     reason: str
-
-
-def open_archive(source: Source) -> tuple[IO[bytes], Any, str, Any]:
-    """Open ``source`` and detect what it holds, decompressing ``.gz`` / ``.zst`` transparently.
-
-    Returns ``(raw_file, stream, kind, header)``: ``kind`` is ``"v2"``, ``"v1"``, ``"empty"`` or
-    ``"unknown"``; ``header`` is the v2 header ``(fields, length)`` already read, else None.
-    """
-    raw = source.open()
-    try:
-        head = raw.read(8)
-        codec = sniff_compression(head)
-        if codec is None:
-            stream: Any = _v2._Source(cast(BinaryIO, raw), head)
-        else:
-            raw.seek(0)
-            inner = decompressing_reader(raw, codec)
-            head = inner.read(8)
-            stream = _v2._Source(cast(BinaryIO, inner), head)
-        if not head:
-            if codec is not None:
-                # zstandard's stream reader returns nothing, without an error, for a frame cut
-                # short; shoebox never compresses an empty archive.
-                raise TruncatedArchive(f"{codec} data decompresses to nothing (cut short?)",
-                                       path=source.path, offset=0)
-            return raw, stream, "empty", None
-        if head == _v2.MAGIC:
-            return raw, stream, "v2", _v2.read_file_header(stream, source.path)
-        if _v1.sniff(head):
-            return raw, stream, "v1", None
-        return raw, stream, "unknown", None
-    except BaseException:
-        raw.close()
-        raise
-
-
-def _order_key(source: Source) -> tuple[int, int, str]:
-    """Write order: v2 files by (creation time, writer's file sequence); legacy files first."""
-    try:
-        raw, _stream, kind, header = open_archive(source)
-    except _UNORDERABLE:
-        return (0, 0, source.name)
-    raw.close()
-    if kind != "v2":
-        return (0, 0, source.name)
-    fields = header[0]
-    created, seq = fields.get("created_ns"), fields.get("seq")
-    return (
-        created if isinstance(created, int) else 0,
-        seq if isinstance(seq, int) else 0,
-        source.name,
-    )
 
 
 def read_archive(
@@ -123,7 +62,7 @@ def _read_batches(
     if isinstance(source, str):
         source = Source(source, os.path.getsize(source))
     try:
-        raw, stream, kind, header = open_archive(source)
+        opened = open_archive(source)
     except _HEADER_ERRORS as exc:
         # A file whose header is damaged: strict readers raise; lenient ones skip the whole file
         # and go on, so one bad file does not stop the files after it.
@@ -136,26 +75,12 @@ def _read_batches(
             report(problem.offset or 0, source.size or 0, problem.reason)
         return
     try:
-        if kind == "v2":
-            yield from _v2.iter_blocks(stream, source.path, lenient=lenient, report=report,
-                                       header=header)
-        elif kind == "v1":
-            # Read here, in batches, so that damage is reported from this frame.
-            legacy = _v1.iter_records(stream, source.path, lenient=lenient, report=report)
-            while batch := tuple(islice(legacy, _V1_BATCH)):
-                yield batch
-        elif kind == "unknown":
-            problem = CorruptArchive("not a shoebox archive (unknown magic)", path=source.path,
-                                     offset=0)
-            if not lenient:
-                raise problem
-            if report is not None:
-                report(0, source.size or 0, problem.reason)
+        yield from opened.archive.batches(lenient=lenient, report=report)
     except _DECODE_ERRORS as exc:
         # Damaged or cut-short gzip / zstd data: report it like any damage, with the offset
         # reached in the compressed file.
         try:
-            offset = raw.tell()
+            offset = opened.raw.tell()
         except (OSError, ValueError):
             offset = 0
         problem = _decode_problem(exc, source, offset)
@@ -164,7 +89,7 @@ def _read_batches(
         if report is not None:
             report(offset, max((source.size or 0) - offset, 0), problem.reason)
     finally:
-        raw.close()
+        opened.close()
 
 
 def _decode_problem(exc: BaseException, source: Source, offset: int) -> CorruptArchive:
@@ -221,7 +146,7 @@ class ReadingRollManager:
                 storage_options=self.storage_options,
                 include_in_progress=self.include_in_progress,
             )
-            self._files = sorted(found, key=_order_key)
+            self._files = in_write_order(found)
         return self._files
 
     @property
@@ -261,8 +186,11 @@ class ReadingRollManager:
         return self._records
 
     def close(self) -> None:
-        """Stop reading; closes the current file (its on_close callback runs)."""
+        """Stop reading; closes the current file (its on_close callback runs) and any file
+        still open from finding the write order."""
         self._batches.close()
+        if self._files is not None:
+            release(self._files)
         # An iteration under way stops too, rather than finish the block it was in.
         deque(self._current, maxlen=0)
 

@@ -1,9 +1,15 @@
-"""Finding archives by pattern (local directory, full path or fsspec URL) and opening them.
+"""Finding archives by pattern (local directory, full path or fsspec URL) and opening each once.
 
 A pattern matches file *names*, never the joined path (stacktach-shoebox matched ``*`` across the
 directory). Compressed copies match too: ``test_*.events`` finds ``test_1.events.gz`` and
 ``test_2.events.zst``; when a file and its compressed twin both exist (a crash between compressing
 and removing the original), only the original is read. In-progress files are left out unless asked.
+
+Reading in write order needs every file's header before the first record: :func:`in_write_order`
+opens each archive once to read it, and keeps the first :data:`KEEP_OPEN` (in that order) open
+with their :class:`Source`, so that :func:`open_archive` hands the reader the file already open,
+past its header, instead of opening it again (for a bucket, each open is a ranged GET).
+:func:`release` closes what was kept and not read.
 """
 
 from __future__ import annotations
@@ -11,13 +17,19 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-from dataclasses import dataclass
+from bisect import insort
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX
+from ..format.detect import ArchiveStream, open_stream
 from ..ship.journal import is_journal_file
 
-__all__ = ["Source", "find_sources", "is_url"]
+__all__ = [
+    "KEEP_OPEN", "OpenedArchive", "Source", "find_sources", "in_write_order", "is_url",
+    "open_archive", "release",
+]
 
 _WILDCARDS = set("*?[")
 
@@ -34,6 +46,8 @@ class Source:
     path: str
     size: int | None = None
     fs: Any = None  # an fsspec filesystem, or None for a local file
+    # The archive in_write_order() opened and kept open for the reader (at most one).
+    _kept: list[OpenedArchive] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -42,16 +56,104 @@ class Source:
 
     def open(self) -> IO[bytes]:
         """Open for binary reading. Remote files are read by ranged requests that start small
-        (reading a header fetches 64 KiB, not the whole file) and grow while reading goes on."""
+        (reading a header fetches 64 KiB, not the whole file) and grow while reading goes on;
+        the size the listing gave spares a request for it."""
         if self.fs is None:
             return open(self.path, "rb")
         cache = _growing_cache()
+        known = {} if self.size is None else {"size": self.size}
         try:
             return self.fs.open(  # type: ignore[no-any-return]
-                self.path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type=cache
+                self.path, "rb", block_size=REMOTE_BLOCK_SIZE, cache_type=cache, **known
             )
         except TypeError:  # a file system whose files take no cache options
             return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+
+
+@dataclass
+class OpenedArchive:
+    """An archive opened once: ``raw``, the file as stored, and ``archive``, what its first bytes
+    told (:class:`~shoebox_core.format.detect.ArchiveStream`: kind, compression, v2 header, and
+    the records from there on). Close it when done (it is a context manager)."""
+
+    source: Source
+    raw: IO[bytes]
+    archive: ArchiveStream
+
+    @property
+    def kind(self) -> str:
+        """``"v2"``, ``"v1"``, ``"empty"`` or ``"unknown"``."""
+        return self.archive.kind
+
+    def order_key(self) -> tuple[int, int, str]:
+        """Write order: v2 files by (creation time, writer's file sequence); the others first."""
+        header = self.archive.header
+        if header is None:
+            return (0, 0, self.source.name)
+        return (header.created_ns or 0, header.seq or 0, self.source.name)
+
+    def close(self) -> None:
+        """Close the file."""
+        self.raw.close()
+
+    def __enter__(self) -> OpenedArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_archive(source: Source) -> OpenedArchive:
+    """The archive ``source`` names, open past its header (decompressing ``.gz`` / ``.zst``
+    transparently): the one :func:`in_write_order` kept open, else opened now. A damaged header
+    raises :class:`~shoebox_core.errors.CorruptArchive`; the file is then closed."""
+    if source._kept:
+        return source._kept.pop()
+    raw = source.open()
+    try:
+        return OpenedArchive(source, raw, open_stream(raw, source.path, source.size))
+    except BaseException:
+        raw.close()
+        raise
+
+
+#: How many archives :func:`in_write_order` keeps open for the reader (bounded: each holds a
+#: file descriptor, or a remote file's first 64 KiB).
+KEEP_OPEN = 64
+
+
+def in_write_order(sources: Iterable[Source], *, keep_open: int = KEEP_OPEN) -> list[Source]:
+    """``sources`` in write order (see :meth:`OpenedArchive.order_key`; an unreadable file sorts
+    first, by name, and is reported when read). Each archive is opened once to read its header;
+    the first ``keep_open`` in that order stay open for :func:`open_archive`, the others are
+    closed (and opened again when read)."""
+    keyed: list[tuple[tuple[int, int, str], int, Source]] = []
+    kept: list[tuple[tuple[int, int, str], int, OpenedArchive]] = []  # sorted, <= keep_open
+    for i, source in enumerate(sources):
+        if source.size == 0:  # nothing to read: never opened
+            keyed.append(((0, 0, source.name), i, source))
+            continue
+        try:
+            opened = open_archive(source)
+        except Exception:
+            keyed.append(((0, 0, source.name), i, source))
+            continue
+        key = opened.order_key()
+        keyed.append((key, i, source))
+        insort(kept, (key, i, opened))
+        if len(kept) > keep_open:
+            kept.pop()[2].close()  # the latest so far: it is read last of those seen
+    for _key, _i, opened in kept:
+        opened.source._kept.append(opened)
+    keyed.sort(key=lambda item: item[:2])
+    return [source for _key, _i, source in keyed]
+
+
+def release(sources: Iterable[Source]) -> None:
+    """Close the archives :func:`in_write_order` kept open for ``sources`` and nobody read."""
+    for source in sources:
+        while source._kept:
+            source._kept.pop().close()
 
 
 #: The largest ranged request a remote archive is read with.

@@ -8,7 +8,8 @@
 - :mod:`.compress`: the gzip and zstd on-close callbacks; :mod:`.file_callbacks`: move, change
   extension, delete;
 - :mod:`.transfer`: the base upload (any fsspec URL), verified before the local copy goes;
-  :mod:`.object_names`: deterministic object names;
+  :mod:`.object_names`: deterministic object names; :mod:`.shipped`: what a store says about an
+  object, a verified copy, a transfer's counters;
 - :mod:`.status`: what a directory still has to ship.
 
 May import :mod:`shoebox_core.format` (to read an archive's facts), ``errors``, ``clock`` and

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
-from ..errors import CallbackError, ConfigError, ShoeboxError
+from ..errors import BacklogFull, CallbackError, ConfigError, ShoeboxError
 from ..options import number
 
 __all__ = [
@@ -36,10 +36,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("shoebox")
-
-
-class BacklogFull(ShoeboxError):
-    """The backlog of sealed files waiting for their on-close chain is full (policy "raise")."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._fsutil import INPROGRESS_SUFFIX
-from ..errors import CallbackError
+from ..errors import CallbackError, JournalConflict
 from ..ship.callbacks import CallbackChain, CallbackSpec, callback_name
 from ..ship.journal import (
     Journal,
@@ -48,19 +48,8 @@ _ACTIVE: set[str] = set()
 _ACTIVE_LOCK = threading.Lock()
 
 
-class JournalConflict(CallbackError):
-    """A new archive got the name of an earlier one whose chain is unfinished (its journal is
-    still there): the new archive is kept and not run, rather than mixed up with the other."""
-
-    permanent = True
-
-
-class StepMismatch(CallbackError):
-    """A journal records steps that are not those of this chain (the configuration changed while
-    files were pending): the file is kept, nothing is run; finish it with the old configuration
-    or by hand."""
-
-    permanent = True
+#: A journal recording other steps than this chain's is a :class:`JournalConflict` too.
+StepMismatch = JournalConflict
 
 
 @dataclass(frozen=True)

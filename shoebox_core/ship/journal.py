@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .._fsutil import JOURNAL_SUFFIX, fsync_dir
-from ..errors import ArchiveError
+from ..errors import JournalError
 
 __all__ = [
     "JOURNAL_SUFFIX",
@@ -58,10 +58,6 @@ FORMAT = "shoebox-journal"
 VERSION = 1
 _TMP_SUFFIX = ".tmp" + JOURNAL_SUFFIX  # "<archive>.<pid>-<n>.tmp.state": also ends in .state
 _MAX_HISTORY = 50
-
-
-class JournalError(ArchiveError):
-    """A journal file cannot be read (damaged, or written by a newer shoebox)."""
 
 
 def _start_time(pid: int) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, ShoeboxError
+from ..errors import ConfigError, ObjectNameError
 
 __all__ = [
     "ArchiveFacts",
@@ -40,13 +40,6 @@ __all__ = [
 #: Fields every archive provides (from its name and file header).
 BUILTIN_FIELDS = ("name", "host", "seq")
 MAX_KEY_BYTES = 1024  # S3's limit on a key, a sane one for any store
-
-
-class ObjectNameError(ShoeboxError, ValueError):
-    """An object name cannot be made for an archive: a field is missing, or a value would leave
-    the prefix. Retrying cannot help (``permanent``): the archive is kept and reported."""
-
-    permanent = True
 
 
 @dataclass(frozen=True)
@@ -220,17 +213,17 @@ class ObjectNamer:
 def archive_facts(path: str, name: str | None = None, *, metadata: bool = False) -> ArchiveFacts:
     """What an object name may use about the archive at ``path`` (see
     :class:`~shoebox_core.ship.object_names.ArchiveFacts`); ``metadata`` reads the first record."""
-    from ..read.manager import open_archive, read_archive
-    from ..read.sources import Source
+    from ..read.manager import read_archive
+    from ..read.sources import Source, open_archive
 
     source = Source(path, os.path.getsize(path))
     created: int | None = None
     host = ""
     seq: int | None = None
-    raw, _stream, kind, header = open_archive(source)
-    try:
-        if kind == "v2" and header is not None:
-            fields = header[0]
+    with open_archive(source) as opened:
+        header = opened.archive.header
+        if header is not None:
+            fields = header.fields
             if isinstance(fields.get("created_ns"), int):
                 created = fields["created_ns"]
             writer = fields.get("writer")
@@ -238,8 +231,6 @@ def archive_facts(path: str, name: str | None = None, *, metadata: bool = False)
                 host = writer.rsplit(":", 1)[0]
             if isinstance(fields.get("seq"), int):
                 seq = fields["seq"]
-    finally:
-        raw.close()
     if created is None:
         created = os.stat(path).st_mtime_ns  # a legacy file: no header
     first: Mapping[str, str] = {}

@@ -1,10 +1,10 @@
 """Shipping sealed archives to remote storage: the base transfer, over any fsspec file system.
 
-A transfer is an on-close callback. ``on_close(filename)`` uploads the file under a deterministic
-object name (:mod:`shoebox_core.ship.object_names`), verifies the remote copy (size, then the store's
-ETag when it is an MD5 or an S3 multipart ETag, else by reading the object back and comparing
-MD5s), and deletes the local file only then, and only with ``remove_local=True``. It returns None
-(the local name is unchanged, or gone).
+A transfer is an on-close callback. ``on_close(filename)`` uploads the file under a
+deterministic object name (:mod:`shoebox_core.ship.object_names`), verifies the remote copy (size,
+then the store's ETag when it is an MD5 or an S3 multipart ETag, else by reading the object back
+and comparing MD5s), and deletes the local file only then, and only with ``remove_local=True``. It
+returns None (the local name is unchanged, or gone).
 
 Nothing is uploaded twice and nothing remote is overwritten:
 
@@ -16,7 +16,9 @@ Nothing is uploaded twice and nothing remote is overwritten:
   a retry after an interrupted upload overwrites that same object (its own partial copy).
 
 Subclasses adapt it to a store (``shoebox-s3``, ``shoebox-swift``) by overriding the hooks marked
-"override" below; everything else (names, checks, journal notes, counters, removal) is shared.
+"override" below; everything else (names, checks, journal notes, counters, removal) is shared. A
+subclass declares only its own options and hands the base's on (see
+:func:`shoebox_core.plugin.with_base_options`).
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from .._fsutil import collision_name, fsync_dir
-from ..errors import ArchiveError, ConfigError
+from ..errors import ConfigError, TransferError, VerificationError
 from ..format.digests import CHUNK, LocalDigest, digest_file
 from ..options import boolean
 from ..ship.callbacks import ArchiveCallback
 from ..ship.journal import current_step
 from ..ship.object_names import ObjectNamer, archive_facts
+from ..ship.shipped import RemoteInfo, Shipped, TransferStats
 
 __all__ = [
     "LocalDigest",
@@ -57,65 +59,6 @@ MAX_COLLISIONS = 1000
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 _SECRET_WORDS = ("secret", "token", "password", "key", "credential", "auth", "session")
-
-
-class TransferError(ArchiveError):
-    """An upload failed or could not be checked; the local file is kept."""
-
-
-class VerificationError(TransferError):
-    """The remote copy does not match the local file (size or checksum); the local file is kept."""
-
-
-@dataclass(frozen=True)
-class RemoteInfo:
-    """What a store says about an object: ``size``, ``etag`` (unquoted, lower case, or None) and
-    user ``metadata``."""
-
-    size: int | None
-    etag: str | None = None
-    metadata: Mapping[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """A verified remote copy: its ``url`` (with protocol) and file-system ``path``, ``size`` and
-    ``md5``; ``uploaded`` is False when it was found already there; ``verified_by`` is ``"etag"``
-    or ``"read-back"``."""
-
-    url: str
-    path: str
-    size: int
-    md5: str
-    uploaded: bool
-    verified_by: str
-
-
-class TransferStats:
-    """Counters of one transfer, safe to read from any thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.files = 0  # uploaded and verified
-        self.bytes = 0
-        self.already_present = 0  # found there and verified: not uploaded again
-        self.read_back = 0  # verified by reading the object back
-        self.collisions = 0  # names taken by other content, skipped
-        self.removed = 0  # local files deleted after verification
-
-    def add(self, **counts: int) -> None:
-        """Add ``counts`` to the counters of the same names."""
-        with self._lock:
-            for key, value in counts.items():
-                setattr(self, key, getattr(self, key) + value)
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters, by name."""
-        with self._lock:
-            return {k: v for k, v in vars(self).items() if not k.startswith("_")}
-
-    def __repr__(self) -> str:
-        return f"TransferStats({self.as_dict()})"
 
 
 def _masked(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,6 +97,10 @@ class Transfer(ArchiveCallback):
     name = "fsspec"
     #: A failed upload is usually transient (network, store busy): writers retry it by default.
     transient_failures = True
+    #: Override: the URL schemes a store takes (``("s3", "s3a")``); empty: any URL or directory.
+    schemes: tuple[str, ...] = ()
+    #: Override: what the first segment of such a URL names (it must be there).
+    root_kind = "bucket"
 
     def __init__(
         self,
@@ -170,6 +117,12 @@ class Transfer(ArchiveCallback):
         owner = type(self).__name__
         if isinstance(url, os.PathLike):
             url = os.fspath(url)
+        prefixes = tuple(f"{scheme}://" for scheme in self.schemes)
+        if prefixes and not (isinstance(url, str) and url.startswith(prefixes)):
+            raise ConfigError(f"{owner}: option 'url' must be {prefixes[0]}{self.root_kind}"
+                              f"[/prefix], got {url!r}")
+        if prefixes and not url.split("://", 1)[1].split("/", 1)[0]:
+            raise ConfigError(f"{owner}: option 'url' names no {self.root_kind}: {url!r}")
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(f"{owner}: option 'url' must be a URL or directory, got {url!r}")
         stripped = url.rstrip("/")
@@ -187,6 +140,19 @@ class Transfer(ArchiveCallback):
         self._fs: Any = None
         self._root = ""
         self._fs_lock = threading.Lock()
+
+    @staticmethod
+    def store_options(storage_options: Mapping[str, Any] | None, **given: Any) -> dict[str, Any]:
+        """``storage_options`` (copied) with each of ``given`` that was set (not None, not an
+        empty table; tables copied): how a store's transfer hands the connection options it
+        declares on to its file system."""
+        options = dict(storage_options or {})
+        for name, value in given.items():
+            if isinstance(value, Mapping):
+                value = dict(value) or None
+            if value is not None:
+                options[name] = value
+        return options
 
     # -- the file system ------------------------------------------------------------------------
     def make_filesystem(self) -> tuple[Any, str]:
@@ -227,6 +193,16 @@ class Transfer(ArchiveCallback):
         return str(unstrip(path)) if unstrip is not None else path
 
     # -- store hooks (override) -----------------------------------------------------------------
+    @staticmethod
+    def object_metadata(digest: LocalDigest) -> dict[str, str]:
+        """The user metadata an upload stores with the object (``shoebox-md5``, ``-crc32c``,
+        ``-size``); a later look finds a differing object by its ``shoebox-md5`` at once."""
+        return {
+            "shoebox-md5": digest.md5,
+            "shoebox-crc32c": f"{digest.crc32c:08x}",
+            "shoebox-size": str(digest.size),
+        }
+
     def part_size(self, size: int) -> int | None:
         """Override: the multipart part size an upload of ``size`` bytes uses (None: one part)."""
         return None
@@ -374,3 +350,4 @@ class Transfer(ArchiveCallback):
             f"{type(self).__name__}(url={self.url!r}, template={self.template!r}, "
             f"remove_local={self.remove_local!r}, storage_options={options!r})"
         )
+

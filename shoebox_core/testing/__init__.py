@@ -4,9 +4,13 @@ Load the fixtures from a ``conftest.py``::
 
     pytest_plugins = ["shoebox_core.testing"]
 
-which gives ``fake_clock`` (a :class:`~shoebox_core.clock.FakeClock`), ``plugin_manager`` (a fresh
-manager with only the core's built-ins) and ``hook_recorder`` (a :class:`HookRecorder` on that
-manager). Then reuse the contract suites, which every strategy of a kind must pass::
+which gives ``fake_clock`` (a :class:`~shoebox_core.clock.FakeClock` at :data:`SUNDAY_NIGHT`),
+``plugin_manager`` (a fresh manager with only the core's built-ins), ``hook_recorder`` (a
+:class:`HookRecorder` on that manager), ``recorder`` / ``recorder_cls`` (a
+:class:`RecordingCallback`, the class) and ``shared_data`` / ``nova_records`` (the sample data,
+:mod:`.samples`). The core's own tests use the same fixtures. Add
+``"shoebox_core.testing.servers"`` for real S3 and Swift servers on 127.0.0.1. Then reuse the
+contract suites, which every strategy of a kind must pass::
 
     from shoebox_core.plugin import fresh_plugin_manager
     from shoebox_core.testing import RollCheckerContract
@@ -27,7 +31,9 @@ manager). Then reuse the contract suites, which every strategy of a kind must pa
         plugin_manager.register(plugin, distribution="my-plugin", version="1.0")
         assert plugin_manager.create_roll_checker("lines", lines="10")
 
-``CallbackContract`` does the same for on-open / on-close callbacks.
+``CallbackContract`` does the same for on-open / on-close callbacks; transfers have
+``shoebox_core.testing.transfers.TransferContract`` and, for the ``shoebox`` command shipping to a
+bucket and reading it back, ``shoebox_core.testing.cli_roundtrip.CliRoundTripContract``.
 
 (PYTEST_DONT_REWRITE: this module holds no assert, and test modules may import it before pytest
 loads it as a plugin; its submodules are rewritten.)
@@ -41,27 +47,39 @@ import pytest
 pytest.register_assert_rewrite(
     "shoebox_core.testing.callbacks", "shoebox_core.testing.checkers",
     "shoebox_core.testing.transfers",  # TransferContract (imported from there, not re-exported)
+    "shoebox_core.testing.cli_roundtrip",  # likewise CliRoundTripContract
+    "shoebox_core.testing.samples",
 )
 
 # The imports must follow the registration above.
 from .checkers import FakeArchive, RollCheckerContract  # noqa: E402
 from .plugins import (  # noqa: E402
+    SUNDAY_NIGHT,
     HookCall,
     HookRecorder,
     fake_clock,
     hook_recorder,
     plugin_manager,
+    recorder,
+    recorder_cls,
 )
+from .samples import nova_records, shared_data  # noqa: E402
 
 __all__ = [
+    "SUNDAY_NIGHT",
     "CallbackContract",
     "FakeArchive",
     "HookCall",
     "HookRecorder",
+    "RecordingCallback",
     "RollCheckerContract",
     "fake_clock",
     "hook_recorder",
+    "nova_records",
     "plugin_manager",
+    "recorder",
+    "recorder_cls",
+    "shared_data",
 ]
 
-from .callbacks import CallbackContract  # noqa: E402
+from .callbacks import CallbackContract, RecordingCallback  # noqa: E402

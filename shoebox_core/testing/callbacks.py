@@ -1,4 +1,4 @@
-"""A reusable test suite for on-close callbacks, for plugin authors and the core alike.
+"""A reusable test suite for on-close callbacks, and a callback that records what it sees.
 
 Subclass :class:`CallbackContract` in a test module (the subclass's name must start with ``Test``
 so pytest collects it) and say how to build the callback::
@@ -12,6 +12,9 @@ so pytest collects it) and say how to build the callback::
 Every test receives pytest's ``tmp_path``; ``make_callback`` and ``make_input_file`` should keep all
 their files under it. Override ``make_input_file`` when the callback needs a particular kind of file
 (a real archive, say). A test that cannot hold for your callback can be overridden with a skip.
+
+:class:`RecordingCallback` remembers every ``on_open`` / ``on_close`` in order; the ``recorder`` and
+``recorder_cls`` fixtures hand out fresh ones.
 """
 
 from __future__ import annotations
@@ -25,9 +28,36 @@ from typing import Any
 
 import pytest
 
-from ..ship.callbacks import callback_name
+from ..ship.callbacks import ArchiveCallback, callback_name
 
-__all__ = ["CallbackContract"]
+__all__ = ["CallbackContract", "RecordingCallback"]
+
+
+class RecordingCallback(ArchiveCallback):
+    """Remembers every on_open / on_close it sees, in order (as stacktach-shoebox's tests did).
+
+    ``events`` holds ``("open" | "close", filename)`` pairs; ``opened`` and ``closed`` the file
+    names of each kind; ``active`` maps each file seen to whether it is open now.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.events: list[tuple[str, str]] = []
+        self.opened: list[str] = []
+        self.closed: list[str] = []
+        self.active: dict[str, bool] = {}
+
+    def on_open(self, filename: str) -> None:
+        """Note that ``filename`` was opened."""
+        self.events.append(("open", filename))
+        self.opened.append(filename)
+        self.active[filename] = True
+
+    def on_close(self, filename: str) -> None:
+        """Note that ``filename`` was sealed."""
+        self.events.append(("close", filename))
+        self.closed.append(filename)
+        self.active[filename] = False
 
 
 def _snapshot(root: Path) -> dict[str, str]:

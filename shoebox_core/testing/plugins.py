@@ -1,6 +1,8 @@
-"""pytest fixtures for shoebox plugin tests: a fake clock, a fresh plugin manager, a hook recorder.
+"""pytest fixtures for shoebox tests: a fake clock, a fresh plugin manager, a hook recorder and a
+recording callback.
 
-They are registered by ``pytest_plugins = ["shoebox_core.testing"]`` in a ``conftest.py``.
+They are registered by ``pytest_plugins = ["shoebox_core.testing"]`` in a ``conftest.py``; the
+core's own tests use them too.
 """
 
 from __future__ import annotations
@@ -13,8 +15,22 @@ import pytest
 
 from ..clock import FakeClock
 from ..plugin._manager import ShoeboxPluginManager, fresh_plugin_manager
+from .callbacks import RecordingCallback
 
-__all__ = ["HookCall", "HookRecorder", "fake_clock", "hook_recorder", "plugin_manager"]
+__all__ = [
+    "SUNDAY_NIGHT",
+    "HookCall",
+    "HookRecorder",
+    "fake_clock",
+    "hook_recorder",
+    "plugin_manager",
+    "recorder",
+    "recorder_cls",
+]
+
+#: Where ``fake_clock`` starts: Sunday 2023-11-12 23:59:58 UTC, two seconds before a day (and
+#: weekday) change, so that names and time rolls cross midnight as soon as a test advances.
+SUNDAY_NIGHT = 1_699_833_598.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +86,22 @@ class HookRecorder:
 
 @pytest.fixture
 def fake_clock() -> FakeClock:
-    """A :class:`~shoebox_core.clock.FakeClock` (wall clock at 2023-11-14 22:13:20 UTC) that moves
-    only on ``advance(seconds)`` (both readings) or ``jump(seconds)`` (wall clock only)."""
-    return FakeClock()
+    """A :class:`~shoebox_core.clock.FakeClock` (wall clock at :data:`SUNDAY_NIGHT`, two seconds
+    before a day change, UTC) that moves only on ``advance(seconds)`` (both readings) or
+    ``jump(seconds)`` (wall clock only)."""
+    return FakeClock(start=SUNDAY_NIGHT)
+
+
+@pytest.fixture
+def recorder() -> RecordingCallback:
+    """A fresh :class:`~shoebox_core.testing.callbacks.RecordingCallback`."""
+    return RecordingCallback()
+
+
+@pytest.fixture
+def recorder_cls() -> type[RecordingCallback]:
+    """The recording callback class, for tests that need several."""
+    return RecordingCallback
 
 
 @pytest.fixture

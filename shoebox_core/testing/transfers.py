@@ -1,5 +1,5 @@
-"""A reusable test suite for transfers (subclasses of :class:`~shoebox_core.ship.transfer.Transfer`),
-for plugin authors and the core alike.
+"""A reusable test suite for transfers (subclasses of
+:class:`~shoebox_core.ship.transfer.Transfer`), for plugin authors and the core alike.
 
 Subclass :class:`TransferContract` in a test module (its name must start with ``Test``) and say
 how to build a transfer to a fresh, empty location and how to list what it holds::
@@ -33,13 +33,14 @@ from ..ship.journal import Journal, StepContext, running_step, save_journal
 from ..ship.object_names import ObjectNameError
 from ..ship.transfer import Transfer, VerificationError
 from ..write.manager import WritingRollManager
+from .plugins import SUNDAY_NIGHT
 
 __all__ = ["TransferContract"]
 
 
 def _archive(directory: Path, records: int, metadata: dict[str, str] | None = None) -> str:
     """A real sealed archive ``directory/a.events``, created 2023-11-12 23:59:58 UTC."""
-    clock = FakeClock(start=1_699_833_598.0)
+    clock = FakeClock(start=SUNDAY_NIGHT)
     with WritingRollManager("a.events", None, str(directory), clock=clock) as writer:
         for i in range(records):
             writer.write({**(metadata or {}), "i": str(i)}, f"record {i} " + "x" * (i % 50))

@@ -1,10 +1,13 @@
 """Writing archives: the writing roll manager and what it is made of.
 
 - :mod:`.manager`: :class:`~.manager.WritingRollManager`, the public writer;
-- :mod:`.intake`: the records accepted but not yet written into a block;
+- :mod:`.intake`: ``write()``, ``write_many()`` and the records accepted but not yet in a block;
 - :mod:`.archive`: the active archive file (open lazily, append blocks, seal);
 - :mod:`.policy`: the roll policy, the one place that decides when the active archive rolls;
-- :mod:`.checkers`: the core's roll checkers (size, count, never) and their base class;
+- :mod:`.checkers`: the core's roll checkers (size, count, never), their base class and
+  :class:`~.checkers.RollNeeds`, what a checker declares it needs;
+- :mod:`.timer`: the thread that fires time-based rolls and interval flushes;
+- :mod:`.handoff`: sealed files handed to their on-close chain, and resumed after a restart;
 - :mod:`.naming`: file-name templates and no-clobber reservation of names;
 - :mod:`.recovery`: sealing what a crashed writer left.
 
@@ -18,12 +21,24 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["CountRollChecker", "NeverRollChecker", "RollChecker", "SizeRollChecker", "TemplateNamer", "WritingRollManager", "recover_directory"]
+__all__ = [
+    "CountRollChecker",
+    "NeverRollChecker",
+    "RollChecker",
+    "RollNeeds",
+    "RollPolicy",
+    "SizeRollChecker",
+    "TemplateNamer",
+    "WritingRollManager",
+    "recover_directory",
+]
 
 _LAZY = {
     "CountRollChecker": (".checkers", "CountRollChecker"),
     "NeverRollChecker": (".checkers", "NeverRollChecker"),
     "RollChecker": (".checkers", "RollChecker"),
+    "RollNeeds": (".checkers", "RollNeeds"),
+    "RollPolicy": (".policy", "RollPolicy"),
     "SizeRollChecker": (".checkers", "SizeRollChecker"),
     "TemplateNamer": (".naming", "TemplateNamer"),
     "WritingRollManager": (".manager", "WritingRollManager"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import math
 import os
 import socket
 from bisect import bisect_left
@@ -40,9 +41,10 @@ class ActiveArchive:
     Roll checkers see this object: ``size`` (bytes on disk, counting records not yet flushed),
     ``record_count``, ``filename`` (the final name it will get) and ``get_file_handle().tell()``.
     The writer hands it records already encoded (one msgpack ``[metadata, payload]`` array each)
-    through :meth:`take`; they wait in ``parts`` (``buffered`` bytes, ``pending`` records) until a
-    block is full, and are then framed, checksummed and written with one ``writev``. Not
-    thread-safe on its own: the roll manager locks.
+    through :meth:`take`, which stops at the limits the roll policy set (``stop_bytes``,
+    ``stop_records``); they wait in ``parts`` (``buffered`` bytes, ``pending`` records) until a
+    block is full (``block_bytes``, ``block_records``), and are then framed, checksummed and
+    written with one ``writev``. Not thread-safe on its own: the roll manager locks.
     """
 
     def __init__(
@@ -54,6 +56,8 @@ class ActiveArchive:
         seq: int,
         compression: str = "none",
         compression_level: int = 3,
+        block_bytes: int = 256 * 1024,
+        block_records: int = 4096,
     ) -> None:
         self.fd, self.path, self.filename = reserve(directory, name)
         try:
@@ -66,7 +70,7 @@ class ActiveArchive:
                 import zstandard
 
                 self._compressor = zstandard.ZstdCompressor(level=compression_level)
-            header = _v2.encode_file_header(
+            header = _v2.pack_file_header(
                 {
                     "sync": self.sync,
                     "created_ns": int(created * 1e9),
@@ -90,6 +94,11 @@ class ActiveArchive:
         self.broken = False  # a write or fsync failed: abandon, never append after a torn block
         self.parts: list[bytes] = []  # the encoded records of the pending block
         self.buffered = 0  # their total length
+        self.block_bytes = block_bytes
+        self.block_records = block_records
+        # Where take() stops: the byte and record limits the roll policy sets once per archive.
+        self.stop_bytes: float = math.inf
+        self.stop_records: float = math.inf
         # Called by flush_block() first: the writer moves the records it has accepted but not yet
         # handed over (so the timer's periodic flush writes them too).
         self.collect: Callable[[ActiveArchive], None] | None = None
@@ -112,53 +121,46 @@ class ActiveArchive:
 
     _get_file_handle = get_file_handle
 
-    def take(
-        self,
-        records: Sequence[bytes],
-        start: int,
-        end: int,
-        *,
-        block_bytes: int,
-        block_records: int,
-        roll_bytes: float,
-        roll_records: float,
-    ) -> tuple[int, bool]:
-        """Add encoded ``records[start:end]``, writing each block as it fills, until the file
-        reaches a roll limit.
+    def take(self, records: Sequence[bytes], start: int, end: int) -> int:
+        """Add encoded ``records[start:end]``, writing each block as it fills, and stop after the
+        record that makes the file reach ``stop_bytes`` on disk or ``stop_records`` (the limits
+        the roll policy set for this archive; both inclusive).
 
-        Returns the index of the first record not taken and whether a roll is due: the last record
-        taken made the file reach ``roll_bytes`` on disk or ``roll_records`` (both inclusive).
-        Blocks end exactly where the record-by-record rule puts them: at the record that makes
-        them reach ``block_bytes`` or ``block_records``.
+        Returns the index of the first record not taken. Blocks end exactly where the
+        record-by-record rule puts them: at the record that makes them reach ``block_bytes`` or
+        ``block_records``. Whether a roll is due is the policy's decision, not the archive's.
         """
+        stop_bytes, stop_records = self.stop_bytes, self.stop_records
+        block_bytes, block_records = self.block_bytes, self.block_records
         i = start
         while i < end:
             # Records that can be added before the block or the file is full by count...
-            most = min(end - i, block_records - self.pending, roll_records - self.record_count)
+            most = min(end - i, block_records - self.pending, stop_records - self.record_count)
             chunk = records[i : i + max(1, int(most))]
             # ...and by bytes: the first record whose end reaches either limit is the last one.
             totals = list(accumulate(map(len, chunk)))
             limit = min(block_bytes - self.buffered,
-                        roll_bytes - (self.written + _EMPTY_BLOCK + self.buffered))
+                        stop_bytes - (self.written + _EMPTY_BLOCK + self.buffered))
             count = min(bisect_left(totals, limit) + 1, len(chunk))
             self.parts.extend(chunk[:count] if count < len(chunk) else chunk)
             self.buffered += totals[count - 1]
             self.pending += count
             self.record_count += count
             i += count
-            if self.written + _EMPTY_BLOCK + self.buffered >= roll_bytes:
-                if not self.codec:
-                    return i, True
-                # Compressed blocks: the records in memory will take less room on disk than
-                # that. Write them, and decide on the bytes the file really holds.
-                self.write_block()
-                if self.written >= roll_bytes:
-                    return i, True
-            if self.record_count >= roll_records:
-                return i, True
+            if (self.written + _EMPTY_BLOCK + self.buffered >= stop_bytes
+                    or self.record_count >= stop_records):
+                return i
             if self.buffered >= block_bytes or self.pending >= block_records:
                 self.write_block()
-        return i, False
+        return i
+
+    def settled_size(self) -> int:
+        """Bytes on disk once the pending records are written. Without compression that is
+        ``size``; with it, the pending block is written first, since ``size`` counts its records
+        uncompressed."""
+        if self.codec and self.pending:
+            self.write_block()
+        return self.size
 
     def flush_block(self) -> None:
         """Write the pending block (no fsync), with whatever the writer still holds for it."""
@@ -171,21 +173,22 @@ class ActiveArchive:
         if not self.pending:
             return
         prefix = _v2.ARRAY32.pack(0xDD, self.pending)
-        view = b"".join(self.parts)
         if self._compressor is not None:
-            raw = prefix + view
+            # The records are joined once, behind their prefix: the compressor reads one buffer.
+            raw = b"".join([prefix, *self.parts])
             body: Any = self._compressor.compress(raw)
             head = _v2.encode_block_header(
                 self.sync, _v2.KIND_RECORDS, self.pending, body, len(raw), self.codec
             )
             chunks = [head, body]
         else:
-            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            view = b"".join(self.parts)
             raw_len = len(prefix) + len(view)
-            head = _v2.BLOCK_HEADER.pack(
-                self.sync, raw_len, raw_len, self.pending, _v2.KIND_RECORDS, 0, 0, crc
+            crc = _v2.crc32c(view, _v2.crc32c(prefix))
+            head = _v2.pack_block_header(
+                self.sync, kind=_v2.KIND_RECORDS, count=self.pending, stored=raw_len,
+                raw_len=raw_len, codec=_v2.CODEC_NONE, body_crc=crc,
             )
-            head += _v2.crc32c(head).to_bytes(4, "little")
             chunks = [head, prefix, view]
         self._io("append a block to", _write_all, self.fd, chunks)
         self.parts = []

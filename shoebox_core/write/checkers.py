@@ -5,15 +5,21 @@ new archive opens and ``check(archive)`` answers "roll now?". ``archive`` can sa
 (``archive.size``, or ``archive.get_file_handle().tell()`` as the seed's checkers did) and how many
 records it holds (``archive.record_count``).
 
-A user's subclass that overrides ``check`` is called after every write and, so that time-based rules
-fire without waiting for a write, on every tick of the writer's timer. The core's own checkers mark
-their ``check`` with :func:`fast_path`; the writer then evaluates the same rule inline (a size or
-count comparison) or only on timer ticks, without a Python call per record. A subclass that
-overrides ``check`` loses the mark and so is always honoured.
+Once per archive, right after ``start``, the writer's roll policy (:mod:`shoebox_core.write.policy`)
+asks each checker what it needs with ``needs(archive)``, which returns a :class:`RollNeeds`: a
+byte limit or a record limit (evaluated inline, without a Python call per record), ``timed`` (the
+answer depends on time alone: ``check`` is asked on the writer's timer, waking when
+``seconds_left`` says) or ``per_write`` (``check`` is asked after every write, and on the timer
+too). The base class answers ``per_write`` for a subclass that overrides ``check``, so a seed-style
+checker works unchanged; and a subclass that overrides ``check`` of a class declaring ``needs``
+is asked after every write too, unless it declares ``needs`` again.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
@@ -24,6 +30,7 @@ __all__ = [
     "CountRollChecker",
     "NeverRollChecker",
     "RollChecker",
+    "RollNeeds",
     "SizeRollChecker",
     "fast_path",
     "time_only",
@@ -55,25 +62,50 @@ class Archive(Protocol):
         """A handle whose ``tell()`` is ``size`` (the seed's way to ask)."""
 
 
-def fast_path(kind: str) -> Callable[[_F], _F]:
-    """Mark a core ``check`` method as one the writer may evaluate without calling it.
+@dataclass(frozen=True)
+class RollNeeds:
+    """What a roll checker asks the writer to watch for one archive (the answer of ``needs``).
 
-    ``kind`` is ``"never"``, ``"size"`` (the checker has ``roll_bytes``), ``"count"`` (the checker
-    has ``roll_records``) or ``"time"`` (the answer depends on the clock only, not on writes).
+    ``max_bytes``: roll at the write that makes the archive reach this many bytes on disk;
+    ``max_records``: roll at the write that makes it hold this many records (both inclusive,
+    evaluated inline by the writer: ``check`` is not called for them). ``timed``: the answer
+    depends on time alone, so ``check`` is asked on the writer's timer (which wakes when
+    ``seconds_left`` says), never per write. ``per_write``: ``check`` is asked after every write
+    and on the timer. ``RollNeeds()`` needs nothing: the checker never rolls.
     """
 
+    max_bytes: float = math.inf
+    max_records: float = math.inf
+    timed: bool = False
+    per_write: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_records"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"RollNeeds.{name} must be a number above 0, got {value!r}")
+
+
+def fast_path(kind: str) -> Callable[[_F], _F]:
+    """Deprecated: declare :meth:`RollChecker.needs` instead. Returns ``check`` unchanged (a
+    checker marked with it is now asked after every write, which is correct but slower)."""
+
     def mark(func: _F) -> _F:
-        func._shoebox_fast = kind  # type: ignore[attr-defined]
+        warnings.warn("shoebox: fast_path() is deprecated and does nothing; return a RollNeeds "
+                      "from the checker's needs() instead", DeprecationWarning, stacklevel=2)
         return func
 
     return mark
 
 
 def time_only(func: _F) -> _F:
-    """Mark a ``check`` whose answer depends only on the clock: it is polled by the writer's timer
-    (see ``seconds_left``) instead of after every write. Plugin authors may use it on their own
-    time-based checkers."""
-    return fast_path("time")(func)
+    """Deprecated: return ``RollNeeds(timed=True)`` from :meth:`RollChecker.needs` instead.
+    Returns ``check`` unchanged (the checker is then asked after every write and on the timer,
+    which is correct but slower)."""
+    warnings.warn("shoebox: time_only is deprecated and does nothing; return "
+                  "RollNeeds(timed=True) from the checker's needs() instead", DeprecationWarning,
+                  stacklevel=2)
+    return func
 
 
 class RollChecker:
@@ -89,6 +121,18 @@ class RollChecker:
         """Return True when ``archive`` should roll now."""
         return False
 
+    def needs(self, archive: Archive) -> RollNeeds:
+        """What the writer must watch for ``archive`` (asked once, right after ``start``).
+
+        The base class answers ``RollNeeds(per_write=True)`` when a subclass overrides ``check``
+        (a seed-style checker: asked after every write and on the timer) and ``RollNeeds()``
+        (never roll) otherwise. Override it to let the writer evaluate a limit inline or ask only
+        on its timer.
+        """
+        if type(self).check is RollChecker.check:
+            return RollNeeds()
+        return RollNeeds(per_write=True)
+
     def seconds_left(self, archive: Archive) -> float | None:
         """Seconds until ``check`` would turn true with no further write, or None if that never
         happens by itself. The writer's timer uses it to wake up on time."""
@@ -101,10 +145,13 @@ class RollChecker:
 class NeverRollChecker(RollChecker):
     """Never rolls: one archive until the writer is closed."""
 
-    @fast_path("never")
     def check(self, archive: Archive) -> bool:
         """Always False."""
         return False
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """Nothing to watch."""
+        return RollNeeds()
 
 
 class SizeRollChecker(RollChecker):
@@ -136,10 +183,13 @@ class SizeRollChecker(RollChecker):
         """The limit in MiB."""
         return self.roll_bytes / MB
 
-    @fast_path("size")
     def check(self, archive: Archive) -> bool:
         """True when the archive holds ``roll_bytes`` or more."""
         return archive.get_file_handle().tell() >= self.roll_bytes
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """A byte limit, evaluated inline by the writer."""
+        return RollNeeds(max_bytes=self.roll_bytes)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(roll_size_bytes={self.roll_bytes})"
@@ -154,10 +204,13 @@ class CountRollChecker(RollChecker):
             number(roll_records, "roll_records", owner=type(self).__name__, integer=True)
         )
 
-    @fast_path("count")
     def check(self, archive: Archive) -> bool:
         """True when the archive holds ``roll_records`` records or more."""
         return archive.record_count >= self.roll_records
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """A record limit, evaluated inline by the writer."""
+        return RollNeeds(max_records=self.roll_records)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(roll_records={self.roll_records})"

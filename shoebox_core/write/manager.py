@@ -1,49 +1,47 @@
-"""WritingRollManager: append records to the active archive and roll it when a checker says so."""
+"""WritingRollManager: append records to the active archive and roll it when its policy says so.
+
+What it is made of lives next to it: the intake (``write()``, ``write_many()``, the inbox) in
+:mod:`.intake`, the roll decision in :mod:`.policy`, the active file in :mod:`.archive`, the timer
+thread in :mod:`.timer` and the hand-off of sealed files to the on-close chain in :mod:`.handoff`.
+This module holds the lifecycle: open lazily, move records in, seal, tick, close.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import islice
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ArchiveError, CallbackError, RecordTooLarge, ShoeboxError
+from ..errors import ArchiveError, CallbackError, ShoeboxError
 from ..ship.background import BackgroundCloser, RetryPolicy
-from ..ship.chain import ShippingChain, ShippingStats, pending_archives
-from ..write.archive import _EMPTY_BLOCK as _BLOCK_OVERHEAD
-from ..write.archive import ActiveArchive
-from ..write.checkers import NeverRollChecker, RollChecker
-from ..write.intake import BIG_RECORD as _BIG_RECORD
-from ..write.intake import PACKERS as _PACKERS
-from ..write.intake import as_metadata as _as_metadata
-from ..write.intake import as_payload as _as_payload
-from ..write.intake import isascii as _isascii
-from ..write.intake import metadata_error as _metadata_error
-from ..write.intake import new_pack as _new_pack
-from ..write.intake import pack_batch as _pack_batch
-from ..write.naming import TemplateNamer
-from ..write.recovery import Recovered, recover_directory, recover_file
+from ..ship.chain import ShippingStats
+from .archive import ActiveArchive
+from .checkers import NeverRollChecker, RollChecker
+from .handoff import Handoff
+from .intake import RecordIntake
+from .naming import TemplateNamer
+from .policy import RollPolicy
+from .recovery import Recovered, recover_file
+from .timer import Timer
 
 __all__ = ["WritingRollManager"]
 
 log = logging.getLogger("shoebox")
 
 MiB = 1024 * 1024
-_MANY = 512  # records write_many() checks and encodes together
-_take_packer = _PACKERS.pop
-_give_packer = _PACKERS.append
 
 
-class WritingRollManager:
+class WritingRollManager(RecordIntake):
     """Write records to rolling archive files.
 
-    ``filename_template`` names each file (strftime codes in UTC, ``{seq}``, ``{host}``, ``{pid}``;
-    see :mod:`shoebox_core.write.naming`); ``roll_checker`` is one checker or a list (roll when any says
-    so; None never rolls); files go to ``directory``; ``archive_callback`` is one callback or a list
-    run in order (``on_open(name)`` when a file starts, ``on_close(name)`` once it is sealed).
+    ``filename_template`` names each file (strftime codes in UTC, ``{seq}``, ``{host}``,
+    ``{pid}``; see :mod:`shoebox_core.write.naming`); ``roll_checker`` is one checker or a list
+    (roll when any says so, as :mod:`shoebox_core.write.policy` decides; None never rolls); files
+    go to ``directory``; ``archive_callback`` is one callback or a list run in order
+    (``on_open(name)`` when a file starts, ``on_close(name)`` once it is sealed).
 
     Keyword-only options: ``clock``; ``namer`` (a namer strategy instead of the template);
     ``block_records`` / ``block_bytes`` (block size: records are checksummed and written a block at
@@ -106,10 +104,12 @@ class WritingRollManager:
             checkers = [roll_checker]  # type: ignore[list-item]
         self.roll_checkers = checkers
         self.roll_checker = checkers[0] if len(checkers) == 1 else checkers
+        self._policy = RollPolicy(checkers)
         self.archive_callback = archive_callback
-        # Journals each sealed file's on-close progress next to it, so a restart resumes it.
-        self._chain = ShippingChain(archive_callback, clock=clock)
         self.clock = clock if clock is not None else SYSTEM_CLOCK
+        self._handoff = Handoff(archive_callback, clock=self.clock, background=background,
+                                max_backlog=max_backlog, when_full=when_full, retry=retry,
+                                on_shipping_event=on_shipping_event)
         self.block_records = int(block_records)
         self.block_bytes = int(block_bytes)
         self.compression = compression
@@ -118,134 +118,35 @@ class WritingRollManager:
         self.tick_interval = tick_interval
         self.max_record_bytes = int(max_record_bytes)
         self.recover = recover
-        # Sealed files run their on-close chain in a worker thread unless background=False.
-        # Retried by default only when a step says its failures are usually transient (uploads).
-        if retry is None and any(getattr(cb, "transient_failures", False) for cb in self._chain):
-            retry = RetryPolicy()
         self.close_timeout = close_timeout
-        self.closer: BackgroundCloser | None = (
-            BackgroundCloser(self._chain.on_close, max_backlog=max_backlog, when_full=when_full,
-                             monotonic=self.clock.monotonic, retry=retry,
-                             on_event=on_shipping_event)
-            if background and len(self._chain)
-            else None
-        )
         self.recovered: list[Recovered] = []
-        self.callback_errors: list[CallbackError] = []
         self.sealed: list[str] = []  # final names of the files this writer sealed, in order
         self._archive: ActiveArchive | None = None
         self._lock = threading.RLock()
         self._closed = False
-        # write() encodes each record and appends it here without taking the lock; once
-        # ``_batch`` records wait (or one of ``_big`` bytes comes), the writing thread moves them
-        # into the archive under the lock. Both gates are 0 while no archive is open or after
-        # close(), which sends every write() the slow way. ``_batch`` is recomputed after each
-        # move so that the records waiting can never reach a roll limit: rolls stay exact and
-        # happen in the write() of the record that reaches the limit.
-        self._inbox: list[bytes] = []
-        self._batch = 0
-        self._big = 0
-        self._avg = 256  # bytes per record lately, to size the batch to a block
+        self._inbox: list[bytes] = []  # see RecordIntake
+        self._batch = self._big = 0
+        self._avg = 256
         self._seq: int | None = None
         self._last_created = float("-inf")
-        self._limits_from_checkers()
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()  # set when a new archive opens (or on close)
+        self._timer = Timer(self.tick, fallback=tick_interval, where=self.directory)
         self._last_flush = 0.0
 
-    # -- checkers ---------------------------------------------------------------------------
-    def _limits_from_checkers(self) -> None:
-        """Split checkers into those evaluated inline (size, count), on timer ticks (time) and
-        by calling ``check`` after every write (everything else, e.g. a user's subclass)."""
-        self._roll_bytes = float("inf")
-        self._roll_records = float("inf")
-        self._per_write: list[RollChecker] = []
-        self._timed: list[RollChecker] = []
-        for checker in self.roll_checkers:
-            kind = getattr(type(checker).check, "_shoebox_fast", None)
-            if kind == "size":
-                self._roll_bytes = min(self._roll_bytes, checker.roll_bytes)  # type: ignore[attr-defined]
-            elif kind == "count":
-                self._roll_records = min(self._roll_records, checker.roll_records)  # type: ignore[attr-defined]
-            elif kind == "time":
-                self._timed.append(checker)
-            elif kind != "never":
-                self._per_write.append(checker)
-                self._timed.append(checker)
+    @property
+    def closer(self) -> BackgroundCloser | None:
+        """The worker running the on-close chain in the background (None when it runs in
+        ``write()``'s thread, or there is no chain)."""
+        return self._handoff.closer
 
-    # -- writing ----------------------------------------------------------------------------
-    def write(self, metadata: dict[str, str], payload: str | bytes) -> None:
-        """Append one record. ``metadata`` maps str to str; ``payload`` is str or bytes and is
-        read back as the same type. Raises TypeError naming a bad key, RecordTooLarge.
+    @property
+    def callback_errors(self) -> list[CallbackError]:
+        """Callback failures not yet raised by ``close()``."""
+        return self._handoff.errors
 
-        The record is checked and encoded at once (later changes to ``metadata`` do not reach
-        the archive), then written with the records around it a block at a time.
-        """
-        if type(metadata) is dict:
-            try:
-                for key, value in metadata.items():
-                    _isascii(key)
-                    _isascii(value)
-            except TypeError:
-                raise _metadata_error(metadata) from None
-        else:
-            metadata = _as_metadata(metadata)
-        kind = type(payload)
-        if kind is not str and kind is not bytes:
-            payload = _as_payload(payload)
-        try:
-            pack = _take_packer()
-        except IndexError:
-            pack = _new_pack()
-        try:
-            # Raises, with nothing changed, on a record msgpack cannot encode (a lone surrogate).
-            data = pack((metadata, payload))
-        finally:
-            _give_packer(pack)
-        if len(data) >= self._big:
-            self._write_now([data])
-            return
-        inbox = self._inbox
-        inbox.append(data)
-        if len(inbox) >= self._batch:
-            self._drain(data)
-
-    def _write_now(self, records: list[bytes]) -> None:
-        """Write encoded records under the lock: the first record of a file, a large one, any
-        after close(), or a batch of write_many()."""
-        with self._lock:
-            if self._closed:
-                raise ShoeboxError("write() on a closed WritingRollManager")
-            # Before a file exists: a record too large must not leave an empty archive.
-            self._check_size(max(map(len, records)))
-            if self._archive is None:
-                self._open_archive()
-            self._inbox.extend(records)
-            try:
-                self._take_inbox()
-            finally:
-                self._set_gates()
-
-    def _drain(self, mine: bytes) -> None:
-        """Move the waiting records into the archive; ``mine`` is the caller's record."""
-        with self._lock:
-            if self._closed:
-                # close() wrote what was waiting; a record that came after it is refused.
-                inbox = self._inbox
-                for index in range(len(inbox) - 1, -1, -1):
-                    if inbox[index] is mine:
-                        del inbox[index]
-                        raise ShoeboxError("write() on a closed WritingRollManager")
-                return
-            try:
-                self._take_inbox()
-            finally:
-                self._set_gates()
-
+    # -- moving records into the archive ------------------------------------------------------
     def _take_inbox(self, *, closing: bool = False) -> None:
-        """Put the waiting records into blocks, sealing files exactly where a limit is reached
-        (lock held)."""
+        """Put the waiting records into blocks, sealing files exactly where the policy says a
+        roll is due (lock held)."""
         inbox = self._inbox
         count = len(inbox)
         if not count:
@@ -260,18 +161,8 @@ class WritingRollManager:
                 archive = self._archive
                 if archive is None:
                     archive = self._open_archive(closing=closing)
-                per_write = self._per_write
-                done, due = archive.take(
-                    batch, done, done + 1 if per_write else count,
-                    block_bytes=self.block_bytes, block_records=self.block_records,
-                    roll_bytes=self._roll_bytes, roll_records=self._roll_records,
-                )
-                if not due:
-                    for checker in per_write:  # a user's checker: asked after every record
-                        if checker.check(archive):
-                            due = True
-                            break
-                if due:
+                done, due = self._policy.take(archive, batch, done, count)
+                if due or self._policy.asks_to_roll(archive):
                     self._seal_active()
         except BaseException as exc:
             broken = self._archive
@@ -296,43 +187,6 @@ class WritingRollManager:
             finally:
                 self._set_gates()
 
-    def _set_gates(self) -> None:
-        """How many records may wait before the next move, and from what size one goes at once
-        (lock held)."""
-        archive = self._archive
-        if archive is None or self._closed:
-            self._batch = self._big = 0
-            return
-        big = min(self.max_record_bytes + 1, _BIG_RECORD)
-        if archive.pending:
-            self._avg = max(1, archive.buffered // archive.pending)
-        if self._per_write:
-            batch = 1
-        else:
-            # What fills the pending block, and some more (so one move writes one block rather
-            # than leave a few records short of it), but never so many that the waiting records
-            # (each under ``big`` bytes) could reach the file's size or count limit before the
-            # last of them.
-            per_block = self.block_bytes // self._avg
-            batch = min(
-                self.block_records - archive.pending,
-                (self.block_bytes - archive.buffered) // self._avg + per_block // 8 + 1,
-            )
-            if self._roll_records != float("inf"):
-                batch = min(batch, int(self._roll_records) - archive.record_count)
-            if self._roll_bytes != float("inf"):
-                room = self._roll_bytes - archive.written - _BLOCK_OVERHEAD - archive.buffered
-                batch = min(batch, int(room // big))
-        self._batch = max(1, batch)
-        self._big = big
-
-    def _check_size(self, size: int) -> None:
-        if size > self.max_record_bytes:
-            raise RecordTooLarge(
-                f"record of {size} bytes (metadata and payload encoded) exceeds "
-                f"max_record_bytes={self.max_record_bytes}"
-            )
-
     def flush(self) -> None:
         """Make every record written so far durable: written to the file and fsynced."""
         with self._lock:
@@ -354,13 +208,18 @@ class WritingRollManager:
         with self._lock:
             return self._roll()
 
+    # -- opening and sealing ------------------------------------------------------------------
     def _open_archive(self, *, closing: bool = False) -> ActiveArchive:
         if self._closed and not closing:
             raise ShoeboxError("write() on a closed WritingRollManager")
         now = self.clock.time()
         if self._seq is None:
             if self.recover:
-                self._recover()
+                regex = getattr(self.namer, "regex", None)
+                # Seal what dead writers of this template left, and finish their chains (once
+                # per file: a sealed file is no longer in progress).
+                self.recovered.extend(self._handoff.recover(
+                    self.directory, regex() if regex is not None else None, self.clock))
             try:
                 names = os.listdir(self.directory)
             except FileNotFoundError:
@@ -379,40 +238,18 @@ class WritingRollManager:
             seq=self._seq,
             compression=self.compression,
             compression_level=self.compression_level,
+            block_bytes=self.block_bytes,
+            block_records=self.block_records,
         )
         self._seq += 1
         self._archive = archive
         archive.collect = self._collect
-        for checker in self.roll_checkers:
-            checker.start(archive)
-        self._limits_from_checkers()  # a checker's start() may change its limit
+        self._policy.start(archive)
         self._last_flush = self.clock.monotonic()
-        self._run_callbacks("on_open", archive.filename)
-        if (self._timed or self.flush_interval) and not self._closed:  # close() stops it
-            self._start_ticker()
+        self._handoff.opened(archive.filename)
+        if (self._policy.timed or self.flush_interval) and not self._closed:  # close() stops it
+            self._timer.start()
         return archive
-
-    def _recover(self) -> None:
-        """Seal in-progress files that dead writers of this template left here, and run their
-        pending on-close steps (once per file: a sealed file is no longer in progress)."""
-        regex = getattr(self.namer, "regex", None)
-        found = recover_directory(
-            self.directory, pattern=regex() if regex is not None else None, clock=self.clock
-        )
-        handed = set()
-        for item in found:
-            self.recovered.append(item)
-            if item.sealed is not None:
-                self._hand_over(item.sealed, resumed=True)
-                handed.add(os.path.abspath(item.sealed))
-        if self._chain.journaled:
-            # Sealed files whose chain a dead process did not finish (killed between steps, or
-            # given up on), as their journals say: resumed at their first step not done.
-            for archive in pending_archives(
-                self.directory, pattern=regex() if regex is not None else None
-            ):
-                if archive not in handed:
-                    self._hand_over(archive, resumed=True)
 
     def _roll(self) -> str | None:
         """Seal the active archive after the records already accepted (lock held)."""
@@ -433,7 +270,7 @@ class WritingRollManager:
                 self._drop_broken(archive)
             raise
         self.sealed.append(final)
-        return self._hand_over(final)
+        return self._handoff.hand_over(final)
 
     def _drop_broken(self, archive: ActiveArchive) -> None:
         """Abandon an archive a write or fsync failed on, and seal its good blocks now if the
@@ -449,31 +286,7 @@ class WritingRollManager:
             return
         if saved is not None and saved.sealed is not None:
             self.sealed.append(saved.sealed)
-            self._hand_over(saved.sealed)
-
-    def _hand_over(self, final: str, *, resumed: bool = False) -> str:
-        """Give a sealed file to its on-close chain: queued for the worker, or run now.
-
-        Files ``resumed`` after a restart are queued even beyond the backlog bound (they are on
-        disk already); later rolls then wait for room.
-        """
-        if self.closer is None:
-            return self._run_callbacks("on_close", final)
-        # Blocks while the backlog is full, or raises BacklogFull.
-        self.closer.submit(final, force=resumed)
-        return final
-
-    def _run_callbacks(self, hook: str, name: str) -> str:
-        try:
-            if hook == "on_open":
-                self._chain.on_open(name)
-                return name
-            return self._chain.on_close(name)
-        except CallbackError as exc:
-            # The record that triggered the roll is safe in the sealed file: report, don't raise
-            # from write() (a caller retrying would duplicate it). close() raises them.
-            self.callback_errors.append(exc)
-            return exc.path
+            self._handoff.hand_over(saved.sealed)
 
     # -- time ------------------------------------------------------------------------------
     def tick(self) -> float:
@@ -493,39 +306,11 @@ class WritingRollManager:
                     self._last_flush = self.clock.monotonic()
                     due = self.flush_interval
                 wait = min(wait, due)
-            for checker in self._timed:
-                if checker.check(archive):
-                    self._roll()
-                    return self.tick_interval
-                seconds_left = getattr(checker, "seconds_left", None)  # absent on duck types
-                left = seconds_left(archive) if seconds_left is not None else None
-                if left is not None:
-                    wait = min(wait, max(left, 0.001))
-            return wait
-
-    def _start_ticker(self) -> None:
-        if self._ticker is not None and self._ticker.is_alive():
-            # It may be sleeping a whole tick_interval (nothing was open): the new archive's
-            # flush interval and time-based checks start now.
-            self._wake.set()
-            return
-        self._stop.clear()
-        self._wake.clear()
-        self._ticker = threading.Thread(target=self._tick_loop, name="shoebox-ticker", daemon=True)
-        self._ticker.start()
-
-    def _tick_loop(self) -> None:
-        wait = 0.0  # tick at once: tick() says how long until something is due
-        while True:
-            self._wake.wait(wait)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                wait = self.tick()
-            except Exception:  # keep the timer alive; the error is logged, records are safe
-                log.exception("shoebox: timer tick failed for %s", self.directory)
-                wait = self.tick_interval
+            roll, left = self._policy.poll(archive)
+            if roll:
+                self._roll()
+                return self.tick_interval
+            return wait if left is None else min(wait, left)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -536,75 +321,22 @@ class WritingRollManager:
         """
         with self._lock:
             self._closed = True
-            self._stop.set()
-            self._wake.set()
+            self._timer.stop()
             self._roll()
-        if self._ticker is not None and self._ticker is not threading.current_thread():
-            self._ticker.join(timeout=5)
-        if self.closer is not None:
-            if not self.closer.close(self.close_timeout):
-                log.warning(
-                    "shoebox: close_timeout (%s s) ran out with %d sealed files not shipped; they "
-                    "stay in %s with their journals and resume at the next start",
-                    self.close_timeout, len(self.closer.pending()), self.directory,
-                )
-            self.callback_errors.extend(self.closer.errors)
-            self.closer.errors = []
-        if self.callback_errors:
-            errors, self.callback_errors = self.callback_errors, []
-            first = errors[0]
-            if len(errors) == 1:
-                raise first
-            raise CallbackError(
-                f"{len(errors)} callback failures; first: {first}",
-                callback=first.callback,
-                path=first.path,
-                skipped=first.skipped,
-            ) from first
+        self._timer.join(timeout=5)
+        self._handoff.close(self.close_timeout, self.directory)
 
     def shipping_stats(self) -> ShippingStats:
         """Counters of the on-close chain: files done and failed, retries, the backlog and the
         age of its oldest file, files and bytes the transfers shipped (see
         :class:`~shoebox_core.ship.chain.ShippingStats`)."""
-        files, size, present = self._chain.transfer_stats()
-        if self.closer is None:
-            return ShippingStats(files_done=len(self.sealed) - len(self.callback_errors),
-                                 files_failed=len(self.callback_errors), shipped_files=files,
-                                 shipped_bytes=size, already_present=present)
-        stats = self.closer.stats()
-        return ShippingStats(
-            files_done=stats.done,
-            files_failed=stats.failed,
-            retries=stats.retries,
-            backlog=stats.backlog,
-            oldest_age=stats.oldest_age,
-            shipped_files=files,
-            shipped_bytes=size,
-            already_present=present,
-        )
+        return self._handoff.stats(len(self.sealed))
 
     def __enter__(self) -> WritingRollManager:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def write_many(self, records: Iterable[tuple[dict[str, str], str | bytes]]) -> None:
-        """Write each ``(metadata, payload)`` of ``records``, in order, with the checks of
-        :meth:`write`, made a batch at a time (well over twice as fast per record).
-
-        A record refused (TypeError, RecordTooLarge, an encoding error) raises; the records before
-        it are written, those after it are not.
-        """
-        iterator = iter(records)
-        while batch := list(islice(iterator, _MANY)):
-            packed = _pack_batch(batch, self.max_record_bytes)
-            if packed is not None:
-                self._write_now(packed)
-                continue
-            write = self.write
-            for metadata, payload in batch:
-                write(metadata, payload)
 
     def __repr__(self) -> str:
         return (

@@ -59,16 +59,13 @@ def _good_blocks(
         head = source.read(_v2.BLOCK_HEADER_SIZE)
         if not head:
             return fields, header, blocks, False
-        ok = len(head) == _v2.BLOCK_HEADER_SIZE
-        if ok:
-            b_sync, stored, _raw, count, kind, _codec, _flags, body_crc = (
-                _v2.BLOCK_HEADER.unpack_from(head)
+        try:
+            _sync, stored, _raw, count, kind, _codec, _flags, body_crc = (
+                _v2.parse_block_header(head, 0, sync)
             )
-            ok = (
-                b_sync == sync
-                and _v2.crc32c(head[:-4]) == int.from_bytes(head[-4:], "little")
-                and stored <= size - offset  # never allocate more than the file holds
-            )
+            ok = stored <= size - offset  # never allocate more than the file holds
+        except ValueError:
+            ok = False
         body = source.read(stored) if ok else b""
         if ok and len(body) == stored and _v2.crc32c(body) == body_crc:
             offset += len(head) + stored

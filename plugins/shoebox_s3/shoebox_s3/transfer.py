@@ -7,9 +7,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from shoebox_core.errors import ConfigError
+from shoebox_core.errors import ConfigError, TransferError
 from shoebox_core.options import boolean, number
-from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer, TransferError
+from shoebox_core.plugin import with_base_options
+from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer
 
 __all__ = ["S3Transfer"]
 
@@ -19,6 +20,7 @@ MAX_PARTS = 10_000
 SINGLE_PUT_LIMIT = 5 * 1024 * MiB  # S3's largest single PUT
 
 
+@with_base_options
 class S3Transfer(Transfer):
     """Upload sealed archives to S3 or any S3-compatible store (verified, never overwriting).
 
@@ -47,16 +49,11 @@ class S3Transfer(Transfer):
     """
 
     name = "s3"
+    schemes = ("s3", "s3a")
 
     def __init__(
         self,
         *,
-        url: str,
-        template: str = "{name}",
-        fields: Mapping[str, object] | None = None,
-        missing: str | None = None,
-        remove_local: object = False,
-        verify: str = "auto",
         endpoint_url: str | None = None,
         key: str | None = None,
         secret: str | None = None,
@@ -70,43 +67,23 @@ class S3Transfer(Transfer):
         part_size_mb: object = 16,
         max_concurrency: object = None,
         create_bucket: object = False,
+        **base: Any,
     ) -> None:
         owner = "S3Transfer"
-        if not isinstance(url, str) or not url.startswith(("s3://", "s3a://")):
-            raise ConfigError(f"{owner}: option 'url' must be s3://bucket[/prefix], got {url!r}")
-        bucket = url.split("://", 1)[1].split("/", 1)[0]
-        if not bucket:
-            raise ConfigError(f"{owner}: option 'url' names no bucket: {url!r}")
         if client_kwargs and "region_name" in client_kwargs:
             raise ConfigError(
                 f"{owner}: do not set region_name in client_kwargs (s3fs turns it into a "
                 "LocationConstraint that us-east-1 refuses); set AWS_DEFAULT_REGION instead"
             )
-        options: dict[str, Any] = dict(storage_options or {})
-        for option, value in (
-            ("endpoint_url", endpoint_url),
-            ("key", key),
-            ("secret", secret),
-            ("token", token),
-            ("profile", profile),
-            ("client_kwargs", dict(client_kwargs) if client_kwargs else None),
-            ("config_kwargs", dict(config_kwargs) if config_kwargs else None),
-            ("s3_additional_kwargs", dict(s3_additional_kwargs) if s3_additional_kwargs else None),
-        ):
-            if value is not None:
-                options[option] = value
+        options = self.store_options(
+            storage_options, endpoint_url=endpoint_url, key=key, secret=secret, token=token,
+            profile=profile, client_kwargs=client_kwargs, config_kwargs=config_kwargs,
+            s3_additional_kwargs=s3_additional_kwargs,
+        )
         if boolean(anon, "anon", owner=owner):
             options["anon"] = True
-        super().__init__(
-            url=url,
-            template=template,
-            fields=fields,
-            missing=missing,
-            remove_local=remove_local,
-            verify=verify,
-            storage_options=options,
-        )
-        self.bucket = bucket
+        super().__init__(storage_options=options, **base)
+        self.bucket = self.url.split("://", 1)[1].split("/", 1)[0]
         size = number(part_size_mb, "part_size_mb", owner=owner)
         self.part_bytes = max(MIN_PART, int(size * MiB))
         self.max_concurrency = (
@@ -147,11 +124,6 @@ class S3Transfer(Transfer):
         """Upload with s3fs (multipart when :meth:`part_size` says so), storing the checksums
         as object metadata."""
         self._ensure_bucket()
-        metadata = {
-            "shoebox-md5": digest.md5,
-            "shoebox-crc32c": f"{digest.crc32c:08x}",
-            "shoebox-size": str(digest.size),
-        }
         extra: dict[str, Any] = {}
         if self.max_concurrency is not None:
             extra["max_concurrency"] = self.max_concurrency
@@ -159,7 +131,7 @@ class S3Transfer(Transfer):
             local,
             remote,
             chunksize=digest.part_size or self.part_bytes,
-            Metadata=metadata,
+            Metadata=self.object_metadata(digest),
             ContentType="application/octet-stream",
             **extra,
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import boolean, number
+from shoebox_core.plugin import with_base_options
 from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer
 
 __all__ = ["SwiftTransfer"]
@@ -15,6 +16,7 @@ __all__ = ["SwiftTransfer"]
 MiB = 1024 * 1024
 
 
+@with_base_options
 class SwiftTransfer(Transfer):
     """Upload sealed archives to OpenStack Swift (verified, never overwriting another archive).
 
@@ -41,16 +43,12 @@ class SwiftTransfer(Transfer):
     """
 
     name = "swift"
+    schemes = ("swift",)
+    root_kind = "container"
 
     def __init__(
         self,
         *,
-        url: str,
-        template: str = "{name}",
-        fields: Mapping[str, object] | None = None,
-        missing: str | None = None,
-        remove_local: object = False,
-        verify: str = "auto",
         auth_url: str | None = None,
         user: str | None = None,
         key: str | None = None,
@@ -65,31 +63,17 @@ class SwiftTransfer(Transfer):
         retries: object = 3,
         timeout: object = 60,
         storage_options: Mapping[str, Any] | None = None,
+        **base: Any,
     ) -> None:
         owner = "SwiftTransfer"
-        if not isinstance(url, str) or not url.startswith("swift://"):
-            raise ConfigError(
-                f"{owner}: option 'url' must be swift://container[/prefix], got {url!r}"
-            )
-        container = url[len("swift://"):].split("/", 1)[0]
-        if not container:
-            raise ConfigError(f"{owner}: option 'url' names no container: {url!r}")
         if os_options is not None and not isinstance(os_options, Mapping):
             raise ConfigError(f"{owner}: option 'os_options' must be a table/dict")
         segment = number(segment_size_mb, "segment_size_mb", owner=owner)
-        options: dict[str, Any] = dict(storage_options or {})
-        for option, value in (
-            ("auth_url", auth_url),
-            ("user", user),
-            ("key", key),
-            ("auth_version", None if auth_version is None else str(auth_version)),
-            ("os_options", dict(os_options) if os_options else None),
-            ("storage_url", storage_url),
-            ("token", token),
-            ("cacert", cacert),
-        ):
-            if value is not None:
-                options[option] = value
+        options = self.store_options(
+            storage_options, auth_url=auth_url, user=user, key=key,
+            auth_version=None if auth_version is None else str(auth_version),
+            os_options=os_options, storage_url=storage_url, token=token, cacert=cacert,
+        )
         if boolean(insecure, "insecure", owner=owner):
             options["verify"] = False
         options["segment_size"] = max(1, int(segment * MiB))
@@ -97,16 +81,8 @@ class SwiftTransfer(Transfer):
         options["retries"] = int(number(retries, "retries", owner=owner, positive=False,
                                         integer=True))
         options["timeout"] = number(timeout, "timeout", owner=owner)
-        super().__init__(
-            url=url,
-            template=template,
-            fields=fields,
-            missing=missing,
-            remove_local=remove_local,
-            verify=verify,
-            storage_options=options,
-        )
-        self.container = container
+        super().__init__(storage_options=options, **base)
+        self.container = self.url[len("swift://"):].split("/", 1)[0]
         self.segment_bytes = options["segment_size"]
 
     def make_filesystem(self) -> tuple[Any, str]:
@@ -124,12 +100,7 @@ class SwiftTransfer(Transfer):
 
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Upload (in segments when large), storing the checksums as object metadata."""
-        metadata = {
-            "shoebox-md5": digest.md5,
-            "shoebox-crc32c": f"{digest.crc32c:08x}",
-            "shoebox-size": str(digest.size),
-        }
-        self.fs.put_file(local, remote, metadata=metadata,
+        self.fs.put_file(local, remote, metadata=self.object_metadata(digest),
                          content_type="application/octet-stream")
 
     def remote_info(self, remote: str) -> RemoteInfo | None:

@@ -1,8 +1,8 @@
 """Time-based roll checkers: after a duration, at wall-clock boundaries, and after idle time.
 
-Their answers depend on the clock only, so each ``check`` is marked
-:func:`~shoebox_core.write.checkers.time_only`: the writer polls it on its timer ticks (waking after
-``seconds_left``) rather than after every write, and a roll fires even when no record arrives.
+Their answers depend on the clock only, so each declares ``RollNeeds(timed=True)`` from ``needs``:
+the writer's roll policy asks ``check`` on its timer ticks (waking after ``seconds_left``) rather
+than after every write, and a roll fires even when no record arrives.
 Every checker reads the time from its ``clock`` (default: the system clock), never directly.
 """
 
@@ -14,9 +14,12 @@ from datetime import datetime, timedelta, timezone
 from shoebox_core.clock import Clock
 from shoebox_core.errors import ConfigError
 from shoebox_core.options import number
-from shoebox_core.write.checkers import Archive, RollChecker, time_only
+from shoebox_core.write.checkers import Archive, RollChecker, RollNeeds
 
 __all__ = ["AlignedRollChecker", "IdleRollChecker", "TimeRollChecker"]
+
+
+_TIMED = RollNeeds(timed=True)
 
 
 def _utc(seconds: float) -> datetime:
@@ -45,10 +48,13 @@ class TimeRollChecker(RollChecker):
         self.start_time = _utc(self.clock.time())
         self.end_time = self.start_time + timedelta(minutes=self.roll_minutes)
 
-    @time_only
     def check(self, archive: Archive) -> bool:
         """True once ``roll_minutes`` have passed since ``start``."""
         return self._deadline is not None and self.clock.monotonic() >= self._deadline
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """Timed: ``check`` is asked on the writer's timer ticks, never per write."""
+        return _TIMED
 
     def seconds_left(self, archive: Archive) -> float | None:
         """Seconds until the roll (0 when due), or None before ``start``."""
@@ -105,10 +111,13 @@ class AlignedRollChecker(RollChecker):
         """Fix the boundary the new archive rolls at."""
         self._boundary = self.next_boundary(self.clock.time())
 
-    @time_only
     def check(self, archive: Archive) -> bool:
         """True once the wall clock has reached the boundary."""
         return self._boundary is not None and self.clock.time() >= self._boundary
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """Timed: ``check`` is asked on the writer's timer ticks, never per write."""
+        return _TIMED
 
     def seconds_left(self, archive: Archive) -> float | None:
         """Wall-clock seconds until the boundary (0 when due), or None before ``start``."""
@@ -156,11 +165,14 @@ class IdleRollChecker(RollChecker):
             return None
         return now - self._last_activity
 
-    @time_only
     def check(self, archive: Archive) -> bool:
         """True once no record has arrived for ``idle_minutes`` (and the archive holds one)."""
         idle = self._idle_for(archive)
         return idle is not None and idle >= self.idle_minutes * 60
+
+    def needs(self, archive: Archive) -> RollNeeds:
+        """Timed: ``check`` is asked on the writer's timer ticks, never per write."""
+        return _TIMED
 
     def seconds_left(self, archive: Archive) -> float | None:
         """Seconds until the archive counts as idle if nothing more arrives (0 when due), or None

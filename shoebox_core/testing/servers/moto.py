@@ -5,11 +5,15 @@ until ``GET /moto-api/`` answers, empties it before each test (``POST /moto-api/
 the function-scoped ``moto`` fixture) and stops it by PID at the end of the session. ``stop()`` and
 ``start()`` take it down and bring it back on the same port, for tests of an unreachable store:
 moto keeps everything in memory, so a restarted server is empty.
+
+moto checks no signature, so each server makes up a random secret of its own: a test that no
+output shows the secret then proves something, which it could not with a word like "testing".
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,7 +31,6 @@ import pytest
 __all__ = ["MotoServer", "free_port", "moto", "moto_server"]
 
 ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
 REGION = "us-east-1"
 
 
@@ -46,6 +49,7 @@ class MotoServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     name: str = "moto"
+    secret: str = field(default_factory=lambda: f"moto-secret-{secrets.token_hex(12)}")
 
     @property
     def endpoint_url(self) -> str:
@@ -54,18 +58,20 @@ class MotoServer:
 
     @property
     def access_key(self) -> str:
+        """The access key id (moto takes any)."""
         return ACCESS_KEY
 
     @property
     def secret_key(self) -> str:
-        return SECRET_KEY
+        """This server's secret access key (moto takes any; this one is random)."""
+        return self.secret
 
     def storage_options(self, **extra: Any) -> dict[str, Any]:
         """s3fs options that reach this server (no ``region_name``: the environment sets it)."""
         return {
             "endpoint_url": self.endpoint_url,
             "key": ACCESS_KEY,
-            "secret": SECRET_KEY,
+            "secret": self.secret,
             **extra,
         }
 
@@ -74,7 +80,7 @@ class MotoServer:
         if self.process is not None and self.process.poll() is None:
             return
         env = {**os.environ, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-               "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+               "AWS_SECRET_ACCESS_KEY": self.secret}
         log = open(self.log_dir / f"moto-{self.port}.log", "ab")  # noqa: SIM115 (kept by Popen)
         try:
             self.process = subprocess.Popen(

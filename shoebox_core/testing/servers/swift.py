@@ -22,6 +22,7 @@ import datetime
 import getpass
 import ipaddress
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -40,7 +41,6 @@ import pytest
 __all__ = ["SwiftServer", "swift_server"]
 
 USER = "test:tester"
-KEY = "testing"
 _KINDS = ("account", "container", "object")
 _BIN = Path(sys.executable).parent
 
@@ -126,15 +126,16 @@ class SwiftServer:
     """A running Swift all-in-one: where it listens, how to log in, and how to stop its proxy.
 
     ``auth_url`` (v1 auth), ``user`` / ``key`` (also the S3 access key / secret on
-    ``s3_endpoint``), ``storage_url``, ``token()``; ``https_auth_url`` and ``ca_file`` for the
+    ``s3_endpoint``; the key is random, made for this server, so that it cannot turn up in an
+    output by chance), ``storage_url``, ``token()``; ``https_auth_url`` and ``ca_file`` for the
     https proxy. ``stop()`` / ``start()`` take the proxies down and bring them back on the same
     ports, for "server down" tests; the backends keep running, so nothing stored is lost.
     """
 
     user = USER
-    key = KEY
 
     def __init__(self, root: Path, devices: Path) -> None:
+        self.key = f"swift-key-{secrets.token_hex(12)}"
         self.root = root
         self.devices = devices
         self.ports = {kind: free_port() for kind in (*_KINDS, "proxy", "https")}
@@ -166,8 +167,8 @@ class SwiftServer:
 
     @property
     def s3_endpoint(self) -> str:
-        """The S3 endpoint (s3api on the same proxy): access key ``test:tester``, secret
-        ``testing``, region ``us-east-1``."""
+        """The S3 endpoint (s3api on the same proxy): access key ``user``, secret ``key``,
+        region ``us-east-1``."""
         return self.url
 
     def token(self) -> str:
@@ -251,7 +252,7 @@ class SwiftServer:
                 "account_autocreate = true\n\n"
                 "[filter:tempauth]\n"
                 "use = egg:swift#tempauth\n"
-                "user_test_tester = testing .admin\n"
+                f"user_test_tester = {self.key} .admin\n"
                 f"fernet_key_k1 = {fernet}\n"
                 "active_fernet_key_id = k1\n\n"
                 "[filter:s3api]\n"

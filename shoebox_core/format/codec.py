@@ -1,0 +1,225 @@
+"""The record codec: a record to its msgpack bytes, a RECORDS block body back to its records.
+
+This is the writer's and the reader's per-record hot path. It has two implementations with one
+contract:
+
+- the compiled one, :mod:`shoebox_core.format._native` (C, built by ``pip install`` when a
+  compiler is there), which handles the common well-formed case in one call per record (one per
+  batch for ``write_many``, one per block on reading), and hands anything unusual to
+- the pure-Python one, the ``pure_*`` functions below, which is the reference: it accepts,
+  refuses and reports exactly as shoebox always has.
+
+Because the compiled path defers every unusual input (a Mapping that is not a dict, a subclass,
+a lone surrogate, a damaged block...) to the pure-Python functions, the two paths write
+byte-identical archives, read identical records and raise identical errors.
+``tests/test_codec.py`` checks that with hypothesis.
+
+The compiled path is used when the extension imports, unless the environment variable
+``SHOEBOX_PURE_PYTHON`` is ``1`` when this module is first imported. :data:`NATIVE` says which
+path is in use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Callable
+
+import msgpack
+
+__all__ = [
+    "NATIVE", "Record", "as_metadata", "as_payload", "decode_block", "encode_batch",
+    "encode_record", "metadata_error", "new_pack", "pure_decode_block", "pure_encode_batch",
+    "pure_encode_record",
+]
+
+Record = tuple[dict[str, str], "str | bytes"]
+FLAG_RECORD_EXTENSIONS = 1  # v2's block flag: records may carry more than two elements
+
+_isascii = str.isascii
+# Idle packers (their bound ``pack``). A thread takes one and puts it back, so no two threads
+# ever share one: a garbage collection inside pack() may run a finalizer and so let another
+# thread in midway. list.pop() and list.append() are atomic.
+_PACKERS: list[Callable[[Any], bytes]] = []
+
+
+def new_pack() -> Callable[[Any], bytes]:
+    """A fresh packer's ``pack``: str as msgpack str, bytes as bin."""
+    return msgpack.Packer(use_bin_type=True).pack
+
+
+# -- checks and their errors -------------------------------------------------------------------
+def metadata_error(metadata: Any) -> TypeError:
+    """The error for metadata that is not a mapping of str to str, naming the first bad key."""
+    if not isinstance(metadata, Mapping):
+        return TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
+    for key, value in metadata.items():
+        if not isinstance(key, str):
+            return TypeError(f"metadata key {key!r} is {type(key).__name__}, not str")
+        if not isinstance(value, str):
+            return TypeError(
+                f"metadata value for key {key!r} is {type(value).__name__}, not str: {value!r:.60}"
+            )
+    return TypeError("metadata must be a dict of str to str")
+
+
+def as_metadata(metadata: Any) -> dict[str, str]:
+    """Check a mapping other than a plain dict and copy it into one (what is encoded)."""
+    if not isinstance(metadata, Mapping):
+        raise metadata_error(metadata)
+    plain = dict(metadata)
+    for key, value in plain.items():
+        if not (isinstance(key, str) and isinstance(value, str)):
+            raise metadata_error(plain)
+    return plain
+
+
+def as_payload(payload: Any) -> str | bytes:
+    """A payload that is not exactly str or bytes: a subclass, or bytes-like (stored as bytes)."""
+    if isinstance(payload, (str, bytes)):
+        return payload
+    if isinstance(payload, (bytearray, memoryview)):
+        return bytes(payload)
+    raise TypeError(f"payload must be str or bytes, got {type(payload).__name__}")
+
+
+def _unencodable(metadata: dict[str, str], payload: Any, exc: UnicodeEncodeError
+                 ) -> UnicodeEncodeError:
+    """The same error, its reason saying which string of the record holds the lone surrogate."""
+    where = "the payload"
+    for key, value in metadata.items():
+        if not _encodes(key):
+            where = f"metadata key {key!r}"
+            break
+        if not _encodes(value):
+            where = f"the metadata value for key {key!r}"
+            break
+    return UnicodeEncodeError(exc.encoding, exc.object, exc.start, exc.end,
+                              f"{exc.reason} (in {where})")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- the pure-Python reference ---------------------------------------------------------------
+def pure_encode_record(metadata: Any, payload: Any) -> bytes:
+    """Check a record and encode it as the msgpack array ``[metadata, payload]``.
+
+    ``metadata`` must map str to str (a Mapping other than a dict is copied into one), else
+    TypeError naming the first bad key; ``payload`` is str or bytes (bytearray and memoryview are
+    stored as bytes), else TypeError. A string holding a lone surrogate raises UnicodeEncodeError
+    saying which key (or the payload) holds it. Nothing is kept: the bytes returned are the
+    record as it was at the call.
+    """
+    if type(metadata) is dict:
+        try:
+            for key, value in metadata.items():
+                _isascii(key)  # the cheapest complete check of a str: TypeError for anything else
+                _isascii(value)
+        except TypeError:
+            raise metadata_error(metadata) from None
+    else:
+        metadata = as_metadata(metadata)
+    kind = type(payload)
+    if kind is not str and kind is not bytes:
+        payload = as_payload(payload)
+    try:
+        pack = _PACKERS.pop()
+    except IndexError:
+        pack = new_pack()
+    try:
+        return pack((metadata, payload))
+    except UnicodeEncodeError as exc:
+        raise _unencodable(metadata, payload, exc) from None
+    finally:
+        _PACKERS.append(pack)
+
+
+def pure_encode_batch(records: list[Any], limit: int) -> list[bytes] | None:
+    """Check and encode ``(metadata, payload)`` pairs as :func:`pure_encode_record` does,
+    without a Python call per record.
+
+    Returns the encoded records, or None when the batch must go record by record: anything other
+    than pairs of a plain dict of str and a str or bytes payload, a record that cannot be
+    encoded, or one of ``limit`` bytes or more. That path then raises at the right record.
+    """
+    packed: list[bytes] = []
+    put = packed.append
+    try:
+        pack = _PACKERS.pop()
+    except IndexError:
+        pack = new_pack()
+    try:
+        for metadata, payload in records:
+            if type(metadata) is not dict:
+                return None
+            for key, value in metadata.items():
+                _isascii(key)
+                _isascii(value)
+            kind = type(payload)
+            if kind is not str and kind is not bytes:
+                return None
+            data = pack((metadata, payload))
+            if len(data) >= limit:
+                return None
+            put(data)
+    except (TypeError, ValueError):  # not a pair, not a str, a lone surrogate...
+        return None
+    finally:
+        _PACKERS.append(pack)
+    return packed
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} is not allowed in an archive")
+
+
+def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
+    """Decode the (decompressed) body of a RECORDS block holding ``count`` records.
+
+    Returns a tuple of ``(metadata, payload)`` tuples; raises (ValueError, or msgpack's and
+    UTF-8's own errors) on anything FORMAT.md does not allow: the caller reports it as damage.
+    """
+    records = msgpack.unpackb(body, raw=False, use_list=False, ext_hook=_refuse_ext,
+                              strict_map_key=True)
+    if type(records) is not tuple or len(records) != count:
+        raise ValueError("record count does not match the block header")
+    if flags & FLAG_RECORD_EXTENSIONS:
+        records = tuple(r[:2] for r in records)
+    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
+        raise ValueError("a record is not a (metadata, payload) pair")
+    return records  # type: ignore[no-any-return]
+
+
+# -- selection --------------------------------------------------------------------------------
+def _load_native() -> Any:
+    if os.environ.get("SHOEBOX_PURE_PYTHON", "") == "1":
+        return None
+    try:
+        from . import _native
+    except ImportError:  # not built (no compiler at install time): the pure-Python path
+        return None
+    _native.set_fallbacks(pure_encode_record, pure_encode_batch, pure_decode_block)
+    return _native
+
+
+_NATIVE_MODULE = _load_native()
+NATIVE: bool = _NATIVE_MODULE is not None
+"""True when the compiled extension is in use."""
+
+encode_record: Callable[[Any, Any], bytes]
+encode_batch: Callable[[list[Any], int], list[bytes] | None]
+decode_block: Callable[[Any, int, int], tuple[Record, ...]]
+if _NATIVE_MODULE is not None:
+    encode_record = _NATIVE_MODULE.encode_record
+    encode_batch = _NATIVE_MODULE.encode_batch
+    decode_block = _NATIVE_MODULE.decode_block
+else:
+    encode_record = pure_encode_record
+    encode_batch = pure_encode_batch
+    decode_block = pure_decode_block

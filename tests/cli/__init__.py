@@ -1,0 +1,1 @@
+"""Tests of ``shoebox_core.cli``: the ``shoebox`` command and plugins' subcommands."""

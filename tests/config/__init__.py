@@ -1,0 +1,1 @@
+"""Tests of ``shoebox_core.config``: pipeline configs and metadata selectors."""

@@ -1,0 +1,1 @@
+"""Tests of ``shoebox_core.plugin``: the plugin manager, hook specs and strategies."""

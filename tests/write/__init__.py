@@ -1,0 +1,1 @@
+"""Tests of ``shoebox_core.write``: the writing manager, naming, recovery, crashes and faults."""
