@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from shoebox_core.format.v2 import (
     ARRAY32,
-    BLOCK_HEADER,
     BLOCK_HEADER_SIZE,
     CODEC_NONE,
     CODEC_ZSTD,
@@ -19,14 +18,15 @@ from shoebox_core.format.v2 import (
     crc32c,
     encode_block_header,
     encode_end_block,
-    encode_file_header,
     new_sync,
+    pack_block_header,
+    pack_file_header,
+    parse_block_header,
     read_file_header,
 )
 
 __all__ = [
     "ARRAY32",
-    "BLOCK_HEADER",
     "BLOCK_HEADER_SIZE",
     "CODEC_NONE",
     "CODEC_ZSTD",
@@ -36,7 +36,9 @@ __all__ = [
     "crc32c",
     "encode_block_header",
     "encode_end_block",
-    "encode_file_header",
     "new_sync",
+    "pack_block_header",
+    "pack_file_header",
+    "parse_block_header",
     "read_file_header",
 ]

@@ -71,7 +71,7 @@ class Segment:
         self.path = os.path.join(directory, name_of(seq, sealed=False))
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         self.sync = _core.new_sync()
-        header = _core.encode_file_header({
+        header = _core.pack_file_header({
             "sync": self.sync, "created_ns": time.time_ns(), "seq": seq,
             "name": name_of(seq), "writer": f"shoebox-store:{os.getpid()}", "codec": "none",
             "checksum": "crc32c",
@@ -114,9 +114,9 @@ class Segment:
         for part in self.parts:
             crc = _core.crc32c(part, crc)
         raw_len = len(prefix) + self.buffered
-        head = _core.BLOCK_HEADER.pack(self.sync, raw_len, raw_len, len(self.parts),
-                                       _core.KIND_RECORDS, _core.CODEC_NONE, 0, crc)
-        head += _core.crc32c(head).to_bytes(4, "little")
+        head = _core.pack_block_header(self.sync, kind=_core.KIND_RECORDS, count=len(self.parts),
+                                       stored=raw_len, raw_len=raw_len, codec=_core.CODEC_NONE,
+                                       body_crc=crc)
         self.written += _write_all(self.fd, [head, prefix, *self.parts])
         self.records += len(self.parts)
         self.blocks += 1
@@ -175,17 +175,16 @@ def _block_at(read: Any, offset: int, sync: bytes, size: int) -> tuple[tuple, by
     """The checked header fields and stored body of the block at ``offset``, or None."""
     if offset < 0 or offset + _core.BLOCK_HEADER_SIZE > size:
         return None
-    head = read(_core.BLOCK_HEADER_SIZE, offset)
-    fields = _core.BLOCK_HEADER.unpack_from(head)
-    if fields[0] != sync or _core.crc32c(head[:-4]) != int.from_bytes(head[-4:], "little"):
+    try:
+        header = _core.parse_block_header(read(_core.BLOCK_HEADER_SIZE, offset), 0, sync)
+    except ValueError:
         return None
-    stored = fields[1]
-    if stored > _core.MAX_BLOCK or offset + _core.BLOCK_HEADER_SIZE + stored > size:
+    if offset + _core.BLOCK_HEADER_SIZE + header.stored > size:
         return None
-    body = read(stored, offset + _core.BLOCK_HEADER_SIZE)
-    if _core.crc32c(body) != fields[7]:
+    body = read(header.stored, offset + _core.BLOCK_HEADER_SIZE)
+    if _core.crc32c(body) != header.body_crc:
         return None
-    return fields, body
+    return header, body
 
 
 def read_index(path: str) -> dict[str, Entry | None] | None:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_testdata import TEST1_METADATA
 
 from shoebox_store import ArchiveStore, FileSystemStore, init_shared_store
-
-from .store_testdata import TEST1_METADATA
 
 pytest_plugins = ["shoebox_core.testing.servers"]
 

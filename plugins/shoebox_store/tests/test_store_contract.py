@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_testdata import TEST1_METADATA
 
 from shoebox_store import InvalidKey, Value
-
-from .store_testdata import TEST1_METADATA
 
 ALL_KEYS = sorted(["test1", *(f"key{i}" for i in range(10)), "dir/sub/deep", "unicodé/ключ"])
 

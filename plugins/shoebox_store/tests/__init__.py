@@ -1,1 +1,0 @@
-"""The shoebox-store tests (a package, so its conftest never shadows the core tests' own)."""
