@@ -8,7 +8,7 @@ How a range is read (the Avro / SequenceFile rule): the blocks a range owns are 
 at or after the first sync marker at or after the range's start, and before the first sync marker
 at or after its end. Both ends are found by the same scan, so neighbouring ranges meet exactly at
 a sync marker: every block, and every damaged stretch, belongs to exactly one range. The bytes in
-between are decoded by the core's own block reader (``shoebox_core.format.v2.iter_blocks``), given a
+between are decoded by the core's own block reader (``shoebox_core.format.blocks.iter_blocks``), given a
 window of the file that ends where the next range starts.
 """
 
@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from shoebox_core._fsutil import COMPRESSION_SUFFIXES
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
+from shoebox_core.format import blocks as _blocks
 from shoebox_core.format import v2 as _v2
 from shoebox_core.read.manager import _read_batches
 from shoebox_core.read.sources import Source, find_sources, is_url
@@ -105,7 +106,7 @@ def read_range(
             if report is not None:
                 report(offset, skipped, reason)
 
-        blocks = _v2.iter_blocks(window, source.path, lenient=lenient,  # type: ignore[arg-type]
+        blocks = _blocks.iter_blocks(window, source.path, lenient=lenient,  # type: ignore[arg-type]
                                  report=filtered, header=(fields, begin))
         try:
             yield from chain.from_iterable(_until_window_end(blocks, stop))

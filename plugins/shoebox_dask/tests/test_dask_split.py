@@ -19,7 +19,7 @@ from shoebox_dask import read_part
 from shoebox_dask._format import Source, archive_sync
 from shoebox_dask._plan import Part, plan_parts
 
-from conftest import make_records, write_archive
+from dask_testdata import make_records, write_archive
 
 
 def source_of(path: Path) -> Source:

@@ -15,7 +15,7 @@ from shoebox_core.errors import CorruptArchive
 from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_archives
 
-from conftest import FILES, PER_FILE, Dataset, canon, collect, make_records, write_archive
+from dask_testdata import FILES, PER_FILE, Dataset, canon, collect, make_records, write_archive
 
 LEGACY = Path("/work/shared/data/legacy-v1")
 

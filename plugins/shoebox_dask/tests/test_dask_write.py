@@ -14,7 +14,7 @@ from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_archives, to_archives
 from shoebox_dask._write import write_partition
 
-from conftest import canon, collect, make_records
+from dask_testdata import canon, collect, make_records
 
 
 def core_records(pattern: str) -> list:

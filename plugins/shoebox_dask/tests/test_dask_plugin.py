@@ -12,7 +12,7 @@ from typing import Any
 
 import shoebox_dask
 
-from conftest import Dataset
+from dask_testdata import Dataset
 
 
 def shoebox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
