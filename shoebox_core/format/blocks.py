@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from itertools import chain
 from typing import Any, BinaryIO
 
-
 from ..errors import CorruptArchive, TruncatedArchive
 from .codec import decode_block
 from .v2 import (

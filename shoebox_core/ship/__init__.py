@@ -21,7 +21,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback", "directory_status"]
+__all__ = [
+    "ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback",
+    "directory_status",
+]
 
 _LAZY = {
     "ArchiveCallback": (".callbacks", "ArchiveCallback"),

@@ -9,8 +9,9 @@ A failed chain is retried (:class:`RetryPolicy`: exponential backoff with jitter
 remote fills the backlog instead of failing every file in turn. A file that used up its attempts is
 kept where it is, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: it
 is tried again, with a fresh set of attempts, after a later file succeeds (the remote is back) or
-``requeue_after`` seconds. The chain itself must be resumable (a
-:class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the sealed name.
+``requeue_after`` seconds. The chain itself must be resumable
+(a :class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the
+sealed name.
 """
 
 from __future__ import annotations

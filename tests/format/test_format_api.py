@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from tests.conftest import archive_layout
-from tests.format.legacy_v1_writer import pack_v1
 
 import shoebox_core.format as fmt
 from shoebox_core.errors import CorruptArchive, TruncatedArchive
 from shoebox_core.write.manager import WritingRollManager
+from tests.conftest import archive_layout
+from tests.format.legacy_v1_writer import pack_v1
 
 RECORDS = [({"i": str(i)}, f"payload {i:05d} " + "x" * (i % 97)) for i in range(600)]
 

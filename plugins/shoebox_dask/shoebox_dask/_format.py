@@ -8,8 +8,9 @@ How a range is read (the Avro / SequenceFile rule): the blocks a range owns are 
 at or after the first sync marker at or after the range's start, and before the first sync marker
 at or after its end. Both ends are found by the same scan, so neighbouring ranges meet exactly at
 a sync marker: every block, and every damaged stretch, belongs to exactly one range. The bytes in
-between are decoded by the core's own block reader (``shoebox_core.format.blocks.iter_blocks``), given a
-window of the file that ends where the next range starts.
+between are decoded by the core's own block reader
+(``shoebox_core.format.blocks.iter_blocks``), given a window of the file that ends where the
+next range starts.
 """
 
 from __future__ import annotations

@@ -18,8 +18,6 @@ import pytest
 
 from shoebox_core.roll_manager import WritingRollManager
 
-
-
 # Worker processes inherit the environment: s3fs there must find the region too.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 

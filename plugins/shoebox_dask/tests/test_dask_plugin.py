@@ -10,9 +10,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import shoebox_dask
-
 from dask_testdata import Dataset
+
+import shoebox_dask
 
 
 def shoebox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -10,12 +10,11 @@ from pathlib import Path
 import dask
 import pandas as pd
 import pytest
+from dask_testdata import FILES, PER_FILE, Dataset, canon, collect, make_records, write_archive
 
 from shoebox_core.errors import CorruptArchive
 from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_archives
-
-from dask_testdata import FILES, PER_FILE, Dataset, canon, collect, make_records, write_archive
 
 LEGACY = Path("/work/shared/data/legacy-v1")
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import dask.bag as db
 import pytest
+from dask_testdata import Dataset, canon, collect, make_records, write_archive
 
 from shoebox_core.errors import CorruptArchive
 from shoebox_core.ship.compress import ZstdCallback
 from shoebox_dask import read_archives, to_archives
-
-from dask_testdata import Dataset, canon, collect, make_records, write_archive
 
 s3fs = pytest.importorskip("s3fs")
 

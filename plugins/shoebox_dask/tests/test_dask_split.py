@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from dask_testdata import make_records, write_archive
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_part
 from shoebox_dask._format import Source, archive_sync
 from shoebox_dask._plan import Part, plan_parts
-
-from dask_testdata import make_records, write_archive
 
 
 def source_of(path: Path) -> Source:

@@ -9,12 +9,11 @@ import dask.bag as db
 import dask.dataframe as dd
 import pandas as pd
 import pytest
+from dask_testdata import canon, collect, make_records
 
 from shoebox_core.roll_manager import ReadingRollManager
 from shoebox_dask import read_archives, to_archives
 from shoebox_dask._write import write_partition
-
-from dask_testdata import canon, collect, make_records
 
 
 def core_records(pattern: str) -> list:
