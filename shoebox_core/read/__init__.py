@@ -11,7 +11,8 @@ in-progress files; never ``write``, ``config``, ``cli`` or ``plugin``.
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from importlib import import_module
+from typing import Any
 
 __all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "find_sources"]
 
@@ -22,4 +23,11 @@ _LAZY = {
     "find_sources": (".sources", "find_sources"),
 }
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)

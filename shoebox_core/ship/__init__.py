@@ -18,7 +18,8 @@ May import :mod:`shoebox_core.format` (to read an archive's facts), ``errors``, 
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback",
@@ -35,4 +36,11 @@ _LAZY = {
     "directory_status": (".status", "directory_status"),
 }
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)

@@ -7,9 +7,11 @@ each, in order, in one worker thread, so ``write()`` only waits when the backlog
 A failed chain is retried (:class:`RetryPolicy`: exponential backoff with jitter, up to
 ``max_attempts``) before the worker moves on; the head of the backlog waits meanwhile, so a dead
 remote fills the backlog instead of failing every file in turn. A file that used up its attempts is
-kept, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: tried again,
-with fresh attempts, after a later file succeeds (the remote is back) or ``requeue_after`` seconds.
-The chain must be resumable (a :class:`~shoebox_core.ship.chain.ShippingChain` is).
+kept where it is, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: it
+is tried again, with a fresh set of attempts, after a later file succeeds (the remote is back) or
+``requeue_after`` seconds. The chain itself must be resumable
+(a :class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the
+sealed name.
 """
 
 from __future__ import annotations

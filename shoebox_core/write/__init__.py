@@ -18,7 +18,8 @@ on-close chain), :mod:`shoebox_core.errors`, ``clock`` and ``options``; never ``
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from importlib import import_module
+from typing import Any
 
 __all__ = [
     "CountRollChecker",
@@ -44,4 +45,11 @@ _LAZY = {
     "recover_directory": (".recovery", "recover_directory"),
 }
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+
+def __getattr__(name: str) -> Any:
+    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return getattr(import_module(module, __name__), attr)
