@@ -9,6 +9,13 @@ COMPRESSION_SUFFIXES = (".gz", ".zst")
 INPROGRESS_SUFFIX = ".inprogress"
 JOURNAL_SUFFIX = ".state"  # the shipping journal next to an archive (shoebox_core.ship.journal)
 MAX_COLLISIONS = 100_000
+#: Endings of the files shoebox itself makes next to archives (and of compressed archives, which
+#: readers decompress): an archive's own name must never end with one.
+PARTIAL_SUFFIX = ".partial"  # a copy being made (compression, recovery)
+RESERVING_SUFFIX = ".reserving"  # a hidden file a writer is about to lock and link
+DAMAGED_SUFFIX = ".damaged"  # an in-progress file recovery could not parse, set aside
+RESERVED_SUFFIXES = (INPROGRESS_SUFFIX, JOURNAL_SUFFIX, *COMPRESSION_SUFFIXES, PARTIAL_SUFFIX,
+                     RESERVING_SUFFIX, DAMAGED_SUFFIX)
 
 
 def split_extension(name: str) -> tuple[str, str]:

@@ -242,6 +242,17 @@ class Loader:
             settings[key] = value
         return settings, extras, shown
 
+    def block_limits(self, writer: Mapping[str, Any], cls: type) -> None:
+        """Refuse ``[writer]`` limits that could make a block no reader accepts."""
+        from ..write.archive import check_block_limits
+
+        defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()}
+        keys = ("max_record_bytes", "block_bytes", "compression")
+        try:
+            check_block_limits(**{key: writer.get(key, defaults[key]) for key in keys})
+        except ConfigError as exc:
+            raise self.error("[writer] max_record_bytes", str(exc)) from None
+
     def check_table(self, where: str, hint: Any, value: Mapping[str, Any]) -> None:
         """A table given for a setting annotated with a dataclass (``[writer.retry]`` for a
         ``RetryPolicy``): its keys must be the dataclass's fields, and it must build."""
@@ -323,6 +334,7 @@ class Loader:
         on_open = self.steps(data, "on_open")
         on_close = self.steps(data, "on_close")
         writer, _, writer_shown = self.settings(data, "writer", WritingRollManager, {})
+        self.block_limits(writer, WritingRollManager)
         reader, extra, reader_shown = self.settings(data, "reader", ReadingRollManager,
                                                     _READER_EXTRA)
         pattern = extra.get("pattern")

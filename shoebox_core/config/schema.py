@@ -27,7 +27,7 @@ __all__ = [
 # A key whose name contains one of these words holds a secret: its value is never printed.
 _SECRET = re.compile(r"key|secret|token|passw|passphrase|credential", re.IGNORECASE)
 # ${NAME} or ${NAME:-default}; "$$" is a literal "$".
-_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+_REFERENCE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:\}|:-)|\$\{")
 
 
 def looks_secret(name: str) -> bool:
@@ -106,15 +106,13 @@ def _substitute_text(
 ) -> str:
     from ..errors import ConfigError
 
-    def replace(match: re.Match[str]) -> str:
-        whole, name, default = match.group(0), match.group(1), match.group(2)
-        if whole == "$$":
-            return "$"
-        if name is None:
-            raise ConfigError(
-                f"{where()}: malformed environment reference in the value (write ${{NAME}} or "
-                "${NAME:-default}, and $$ for a literal $)"
-            )
+    def malformed() -> ConfigError:
+        return ConfigError(
+            f"{where()}: malformed environment reference in the value (write ${{NAME}} or "
+            "${NAME:-default}, and $$ for a literal $)"
+        )
+
+    def lookup(name: str, default: str | None) -> str:
         found = environ.get(name)
         if found is None or (found == "" and default is not None):
             if default is None:
@@ -122,16 +120,63 @@ def _substitute_text(
                     f"{where()}: environment variable {name} is not set (give a default with "
                     f"${{{name}:-default}})"
                 )
-            found = default
+            found = expand(default)  # a default may hold references itself: ${A:-${B}}
         if secret or looks_secret(name):
             redactor.add(found)
         return found
 
-    result = _REFERENCE.sub(replace, text)
+    def expand(part: str) -> str:
+        out = []
+        start = 0
+        for match in _REFERENCE.finditer(part):
+            if match.start() < start:
+                continue  # inside a default already taken
+            out.append(part[start : match.start()])
+            if match.group(0) == "$$":
+                out.append("$")
+                start = match.end()
+                continue
+            name = match.group(1)
+            if name is None:
+                raise malformed()
+            if match.group(0).endswith("}"):
+                out.append(lookup(name, None))
+                start = match.end()
+                continue
+            end = _default_end(part, match.end())  # after ":-": up to its own closing brace
+            if end < 0:
+                raise malformed()
+            out.append(lookup(name, part[match.end() : end]))
+            start = end + 1
+        out.append(part[start:])
+        return "".join(out)
+
+    result = expand(text)
     if secret:
         redactor.add(text)
         redactor.add(result)
     return result
+
+
+def _default_end(text: str, start: int) -> int:
+    """The index of the brace closing a default that starts at ``start`` (nested ``${...}`` and
+    ``$$`` skipped), or -1."""
+    depth = 0
+    i = start
+    while i < len(text):
+        if text.startswith("$$", i):
+            i += 2
+            continue
+        if text.startswith("${", i):
+            depth += 1
+            i += 2
+            continue
+        if text[i] == "}":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return -1
 
 
 def toml_type(value: object) -> str:

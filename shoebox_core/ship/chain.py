@@ -179,6 +179,11 @@ class ShippingChain(CallbackChain):
                 callback="journal",
                 path=archive,
             ) from exc
+        try:
+            journal.confine(tuple(d for d in (getattr(cb, "directory", None)
+                                              for cb in self.close_steps) if isinstance(d, str)))
+        except JournalError as exc:
+            raise CallbackError(str(exc), callback="journal", path=archive) from exc
         names = self.step_names
         if journal.steps[: journal.done] != names[: journal.done]:
             raise StepMismatch(

@@ -23,7 +23,7 @@ from typing import BinaryIO, cast
 import crc32c as _crc32c
 import zstandard
 
-from .._fsutil import fsync_dir, rename_no_clobber
+from .._fsutil import PARTIAL_SUFFIX, fsync_dir, rename_no_clobber
 from ..errors import ArchiveError, ConfigError
 from ..format.compressed import CHUNK_SIZE, CODECS, decompressing_reader
 from ..options import boolean, number
@@ -38,7 +38,6 @@ __all__ = [
     "create_partial",
 ]
 
-PARTIAL_SUFFIX = ".partial"
 ZSTD_MIN_LEVEL = -(1 << 17)
 _DECODE_ERRORS = (EOFError, zlib.error, zstandard.ZstdError)
 

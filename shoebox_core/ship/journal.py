@@ -153,6 +153,25 @@ class Journal:
         """The notes step ``index`` left (empty if none)."""
         return self.notes.setdefault(str(index), {})
 
+    def confine(self, destinations: tuple[str, ...] = ()) -> None:
+        """Refuse a journal whose file (``name``, or a step's noted ``output``) is not in the
+        journal's own directory or one of ``destinations`` (where the chain's steps move files),
+        symbolic links resolved: a tampered journal must never make a chain upload, move or
+        delete a file elsewhere. Raises JournalError."""
+        allowed = [os.path.realpath(d) for d in (self.directory, *destinations)]
+        named = [("name", self.name)] + [
+            (f"notes.{key}.output", note["output"]) for key, note in self.notes.items()
+            if isinstance(note.get("output"), str)
+        ]
+        for what, path in named:
+            where = os.path.realpath(os.path.join(self.directory, path))
+            if not any(os.path.dirname(where) == folder for folder in allowed):
+                raise JournalError(
+                    f"journal {what} {path!r} leads outside {self.directory} (to {where}); "
+                    "refused: the journal was tampered with or damaged, inspect it",
+                    path=self.path,
+                )
+
     def journal_summary(self) -> str:
         """``"2/3 steps done, now <name>, journal <path>"``, for messages."""
         return f"{self.done}/{len(self.steps)} steps done, now {self.name}, journal {self.path}"
@@ -190,6 +209,11 @@ def load_journal(path: str) -> Journal:
         if data.get("version") != VERSION:
             raise ValueError(f"journal version {data.get('version')!r}, expected {VERSION}")
         directory = os.path.dirname(path)
+        archive = data["archive"]
+        if (not isinstance(archive, str) or os.path.basename(archive) != archive
+                or archive in ("", ".", "..") or "\x00" in archive
+                or os.path.basename(path) != archive + JOURNAL_SUFFIX):
+            raise ValueError(f"archive {archive!r} is not the bare name this journal belongs to")
         journal = Journal(
             path=path,
             archive=os.path.join(directory, str(data["archive"])),

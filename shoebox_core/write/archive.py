@@ -13,11 +13,11 @@ from itertools import accumulate
 from typing import Any
 
 from .._fsutil import fsync_dir, rename_no_clobber
-from ..errors import ArchiveError
+from ..errors import ArchiveError, ConfigError
 from ..format import v2 as _v2
 from ..write.naming import reserve
 
-__all__ = ["ActiveArchive"]
+__all__ = ["ActiveArchive", "check_block_limits", "largest_block_body"]
 
 log = logging.getLogger("shoebox")
 
@@ -33,6 +33,38 @@ def _write_all(fd: int, chunks: list[Any]) -> int:
         flat = b"".join(bytes(c) for c in chunks)
         done += os.write(fd, flat[done:])
     return total
+
+
+def _zstd_bound(size: int) -> int:
+    """The most zstd may make of ``size`` bytes (``ZSTD_COMPRESSBOUND``)."""
+    small = (128 * 1024 - size) >> 11 if size < 128 * 1024 else 0
+    return size + (size >> 8) + small
+
+
+def largest_block_body(compression: str) -> int:
+    """The most raw bytes (record count prefix and records) one block may hold so that readers
+    accept it: neither its raw nor its stored (compressed) length may pass
+    :data:`shoebox_core.format.v2.MAX_BLOCK`."""
+    if compression != "zstd":
+        return _v2.MAX_BLOCK
+    size = _v2.MAX_BLOCK - _v2.MAX_BLOCK // 257
+    while _zstd_bound(size) > _v2.MAX_BLOCK:
+        size -= 1
+    return size
+
+
+def check_block_limits(*, max_record_bytes: int, block_bytes: int, compression: str) -> None:
+    """Refuse limits that could make a block readers refuse: a block ends at the record that
+    makes it reach ``block_bytes``, so it may hold ``block_bytes - 1`` bytes of records, then one
+    of up to ``max_record_bytes``, behind its record count."""
+    room = largest_block_body(compression) - _v2.ARRAY32.size - (block_bytes - 1)
+    if max_record_bytes > room:
+        raise ConfigError(
+            f"max_record_bytes={max_record_bytes} is more than a block can hold: readers refuse "
+            f"blocks over {_v2.MAX_BLOCK} bytes (format.v2.MAX_BLOCK), so with "
+            f"block_bytes={block_bytes} and compression={compression!r} a record may have at "
+            f"most {max(room, 0)} bytes; lower max_record_bytes (or block_bytes)"
+        )
 
 
 class ActiveArchive:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..clock import Clock
-from ..errors import CallbackError
+from ..errors import BacklogFull, CallbackError
 from ..ship.background import BackgroundCloser, RetryPolicy
 from ..ship.chain import ShippingChain, ShippingStats, pending_archives
 from .recovery import Recovered, recover_directory
@@ -71,9 +71,28 @@ class Handoff:
         """
         if self.closer is None:
             return self._run("on_close", final)
-        # Blocks while the backlog is full, or raises BacklogFull.
-        self.closer.submit(final, force=resumed)
+        try:
+            # Blocks while the backlog is full (when_full="block").
+            self.closer.submit(final, force=resumed)
+        except BacklogFull:
+            # The file is sealed and deferred (queued once there is room); the records that
+            # sealed it are stored, so the writer must not raise: check_room() refuses the next.
+            log.info("shoebox: %s waits for room in the shipping backlog", final)
         return final
+
+    def check_room(self) -> None:
+        """Raise BacklogFull while ``when_full="raise"`` and the backlog is full: called before
+        a record is stored, so the exception means "not stored"."""
+        closer = self.closer
+        if closer is None or closer.when_full != "raise":
+            return
+        backlog = closer.stats().backlog
+        if backlog >= closer.max_backlog:
+            raise BacklogFull(
+                f"{backlog} sealed files are waiting for their on-close chain "
+                f"(max_backlog={closer.max_backlog}); the record was not stored: write it "
+                "again once the backlog drains"
+            )
 
     def _run(self, hook: str, name: str) -> str:
         try:

@@ -110,7 +110,7 @@ class RecordIntake:
     block_bytes: int
     block_records: int
 
-    def _take_inbox(self, *, closing: bool = False) -> None:
+    def _take_inbox(self, *, closing: bool = False, mine: Sequence[bytes] = ()) -> None:
         raise NotImplementedError  # the writer's: moves the inbox into the archive
 
     def _open_archive(self, *, closing: bool = False) -> ActiveArchive:
@@ -169,29 +169,46 @@ class RecordIntake:
                     f"record of {size} bytes (metadata and payload encoded) exceeds "
                     f"max_record_bytes={self.max_record_bytes}"
                 )
+            self._room_for_more()
             if self._archive is None:
                 self._open_archive()
             self._inbox.extend(records)
             try:
-                self._take_inbox()
+                self._take_inbox(mine=records)
             finally:
                 self._set_gates()
 
     def _drain(self, mine: bytes) -> None:
         """Move the waiting records into the archive; ``mine`` is the caller's record."""
         with self._lock:
+            inbox = self._inbox
             if self._closed:
                 # close() wrote what was waiting; a record that came after it is refused.
-                inbox = self._inbox
-                for index in range(len(inbox) - 1, -1, -1):
-                    if inbox[index] is mine:
-                        del inbox[index]
-                        raise ShoeboxError("write() on a closed WritingRollManager")
+                self._withdraw(mine, ShoeboxError("write() on a closed WritingRollManager"))
                 return
             try:
-                self._take_inbox()
+                self._room_for_more()
+            except Exception as exc:
+                self._withdraw(mine, exc)
+                return  # another thread stored it before the backlog filled up
+            if not any(record is mine for record in reversed(inbox)):
+                return  # another thread moved it meanwhile
+            try:
+                self._take_inbox(mine=(mine,))
             finally:
                 self._set_gates()
+
+    def _withdraw(self, mine: bytes, exc: BaseException) -> None:
+        """Take the caller's record back out of the inbox and raise ``exc`` (it was not
+        stored); nothing if another thread already moved it (then it is stored)."""
+        inbox = self._inbox
+        for index in range(len(inbox) - 1, -1, -1):
+            if inbox[index] is mine:
+                del inbox[index]
+                raise exc
+
+    def _room_for_more(self) -> None:
+        raise NotImplementedError  # the writer's: BacklogFull while sealed files wait
 
     def _set_gates(self) -> None:
         """How many records may wait before the next move, and from what size one goes at once

@@ -18,7 +18,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ArchiveError, CallbackError, ShoeboxError
 from ..ship.background import BackgroundCloser, RetryPolicy
 from ..ship.chain import ShippingStats
-from .archive import ActiveArchive
+from .archive import ActiveArchive, check_block_limits
 from .checkers import NeverRollChecker, RollChecker
 from .handoff import Handoff
 from .intake import RecordIntake
@@ -93,8 +93,12 @@ class WritingRollManager(RecordIntake):
     ) -> None:
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
+        check_block_limits(max_record_bytes=int(max_record_bytes), block_bytes=int(block_bytes),
+                           compression=compression)
         self.filename_template = filename_template
-        self.directory = os.fspath(directory)
+        # Resolved once: a later os.chdir() must not move the files (a sealed file in one place,
+        # its in-progress twin in another, recovered again at the next start).
+        self.directory = os.path.abspath(os.fspath(directory))
         self.namer = namer if namer is not None else TemplateNamer(template=filename_template)
         if roll_checker is None:
             checkers: list[RollChecker] = [NeverRollChecker()]
@@ -121,6 +125,8 @@ class WritingRollManager(RecordIntake):
         self.close_timeout = close_timeout
         self.recovered: list[Recovered] = []
         self.sealed: list[str] = []  # final names of the files this writer sealed, in order
+        # Failures that came after write()'s records were stored; close() raises the first.
+        self.late_errors: list[Exception] = []
         self._archive: ActiveArchive | None = None
         self._lock = threading.RLock()
         self._closed = False
@@ -144,18 +150,24 @@ class WritingRollManager(RecordIntake):
         return self._handoff.errors
 
     # -- moving records into the archive ------------------------------------------------------
-    def _take_inbox(self, *, closing: bool = False) -> None:
+    def _take_inbox(self, *, closing: bool = False, mine: Sequence[bytes] = ()) -> None:
         """Put the waiting records into blocks, sealing files exactly where the policy says a
-        roll is due (lock held)."""
+        roll is due (lock held).
+
+        ``mine`` are the caller's records (those of the write() or write_many() call being
+        served). An exception from here means none of them was stored: the ones not placed are
+        dropped from the inbox (the caller was told), and a failure after all of them were
+        stored (a seal, a roll checker) is not raised to the caller, who would store them twice,
+        but logged and raised by ``close()``.
+        """
         inbox = self._inbox
         count = len(inbox)
         if not count:
             return
-        if self._archive is None:
-            self._open_archive(closing=closing)
         batch = inbox[:count]
         del inbox[:count]  # records other threads append meanwhile stay, behind these
         done = 0
+        archive = self._archive
         try:
             while done < count:
                 archive = self._archive
@@ -165,19 +177,41 @@ class WritingRollManager(RecordIntake):
                 if due or self._policy.asks_to_roll(archive):
                     self._seal_active()
         except BaseException as exc:
-            broken = self._archive
-            if isinstance(exc, ArchiveError) and broken is not None and broken.broken:
+            broken = archive is not None and archive.broken
+            # Records not stored: those not placed, and a broken archive's unwritten block.
+            lost = batch[done - archive.pending:] if broken and archive else batch[done:]
+            if broken and archive is not None and archive.fd >= 0:
+                self._drop_broken(archive)
+            ours = {id(record) for record in mine}
+            if not broken:  # not placed: kept, in order, for the next attempt (but the caller's)
+                inbox[0:0] = [record for record in batch[done:] if id(record) not in ours]
+            if ours and not any(id(record) in ours for record in lost):
+                self._stored_anyway(exc)
+                return
+            if broken and isinstance(exc, ArchiveError):
                 # Disk full, file too large, I/O error: the waiting records are dropped, not
                 # retried (a caller told "not stored" must not find them stored later).
-                self._drop_broken(broken)
                 raise ArchiveError(
-                    f"{exc.reason}; up to {count - done} record(s) waiting to be written, this "
-                    "write's included, were not stored either",
+                    f"{exc.reason}; up to {len(lost)} record(s) waiting to be written, this "
+                    "write's included, were not stored",
                     path=exc.path,
                     offset=exc.offset,
                 ) from exc
-            inbox[0:0] = batch[done:]  # not placed: kept, in order, for the next attempt
             raise
+
+    def _room_for_more(self) -> None:
+        """Raise BacklogFull, before a record is stored, while ``when_full="raise"`` and the
+        backlog of sealed files is full."""
+        self._handoff.check_room()
+
+    def _stored_anyway(self, exc: BaseException) -> None:
+        """A failure after the caller's records were stored: not raised by write() (a retry
+        would store them twice); logged, and raised by ``close()``."""
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt and the like are never held back
+        log.error("shoebox: after the records of a write() were stored in %s: %s",
+                  self.directory, exc)
+        self.late_errors.append(exc)
 
     def _collect(self, archive: ActiveArchive) -> None:
         """``archive.flush_block()`` (the timer's periodic flush) writes the waiting records."""
@@ -325,6 +359,9 @@ class WritingRollManager(RecordIntake):
             self._roll()
         self._timer.join(timeout=5)
         self._handoff.close(self.close_timeout, self.directory)
+        if self.late_errors:
+            first, self.late_errors = self.late_errors[0], []
+            raise first
 
     def shipping_stats(self) -> ShippingStats:
         """Counters of the on-close chain: files done and failed, retries, the backlog and the

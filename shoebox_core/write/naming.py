@@ -19,7 +19,14 @@ import secrets
 import socket
 from datetime import datetime, timezone
 
-from .._fsutil import COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX, JOURNAL_SUFFIX, collision_name
+from .._fsutil import (
+    COMPRESSION_SUFFIXES,
+    INPROGRESS_SUFFIX,
+    JOURNAL_SUFFIX,
+    RESERVED_SUFFIXES,
+    RESERVING_SUFFIX,
+    collision_name,
+)
 from ..errors import ConfigError
 
 __all__ = ["TemplateNamer", "reserve"]
@@ -28,6 +35,14 @@ _TOKEN = re.compile(r"%%|%[-_0^#]?[A-Za-z]|\{\{|\}\}|\{(\w+)(:[^{}]*)?\}|[^%{}]+
 _FIELDS = ("seq", "host", "pid")
 _UNSAFE = re.compile(r"[\s/\\:]")
 _COLLISION = re.compile(r"~\d{3,}$")
+_HOST = r"[A-Za-z0-9._-]+"  # what _safe_host() leaves
+# Moments whose expansions show every shape a strftime code takes: each month, weekday, AM/PM,
+# one- and two-digit days and hours, a leap day, the 366th day of a year.
+_SAMPLES = [datetime(2000 + (i * 7) % 99, 1 + i % 12, 1 + (i * 5) % 28, (i * 5) % 24,
+                     (i * 7) % 60, (i * 11) % 60, (i * 37) % 1_000_000, timezone.utc)
+            for i in range(48)] + [datetime(2024, 2, 29, 12, tzinfo=timezone.utc),
+                                   datetime(2024, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+_RUN = re.compile(r"\d+|[^\W\d_]+|.", re.DOTALL)
 
 
 def _safe_host(host: str) -> str:
@@ -78,6 +93,16 @@ class TemplateNamer:
             raise ConfigError(f"file name template {template!r}: {exc}") from None
         if sample in (".", "..") or sample.startswith(".."):
             raise ConfigError(f"file name template {template!r} expands to {sample!r}")
+        self._pattern = re.compile(self._regex_text())
+        suffix = self._reserved_suffix()
+        if suffix is not None:
+            raise ConfigError(
+                f"file name template {template!r} can produce names ending in {suffix!r}, a "
+                "suffix shoebox reserves for its own files (in-progress files, journals, "
+                "compressed copies, partial copies); readers would skip such archives and "
+                "recovery could remove them: end the template with an extension of your own, "
+                "e.g. '.events'"
+            )
 
     @property
     def has_seq(self) -> bool:
@@ -100,18 +125,41 @@ class TemplateNamer:
         return "".join(parts)
 
     def regex(self) -> re.Pattern[str]:
-        """A regular expression matching names this template produces (seq captured as ``seq``)."""
+        """A regular expression matching exactly the names this template can produce, by any
+        process on any host (seq captured as ``seq``): each strftime code becomes the shapes its
+        expansions take (``%Y`` four digits, ``%b`` letters...), ``{seq}`` digits, ``{pid}``
+        digits, ``{host}`` the characters a host name keeps. Recovery and resumption use it to
+        touch only this template's files."""
+        return self._pattern
+
+    def _token_regexes(self) -> list[tuple[str, str]]:
+        """``(kind, regex)`` per token: kind "text" for literal text, "var" otherwise."""
         out = []
-        for kind, text, _ in self._tokens:
+        for kind, text, spec in self._tokens:
             if kind == "text":
-                out.append(re.escape(text))
+                out.append(("text", re.escape(text)))
             elif kind == "time":
-                out.append(".+?")
+                out.append(("var", _time_regex(text)))
             elif text == "seq":
-                out.append(r"(?P<seq>\d+)")
+                width = re.fullmatch(r"0?(\d*)d", spec or "06d")
+                digits = rf"\d{{{width.group(1)},}}" if width and width.group(1) else r"\d+"
+                out.append(("var", rf"(?P<seq>{digits if width else '[^.]+?'})"))
+            elif spec:  # {host:>20} and the like: whatever the spec pads with
+                out.append(("var", ".+?"))
             else:
-                out.append(re.escape(self.host if text == "host" else self.pid))
-        return re.compile("".join(out))
+                out.append(("var", _HOST if text == "host" else r"\d+"))
+        return out
+
+    def _regex_text(self) -> str:
+        return "".join(regex for _, regex in self._token_regexes())
+
+    def _reserved_suffix(self) -> str | None:
+        """A suffix of :data:`RESERVED_SUFFIXES` some name of this template could end with."""
+        tokens = self._token_regexes()
+        for suffix in RESERVED_SUFFIXES:
+            if _can_end_with(tokens, suffix):
+                return suffix
+        return None
 
     def next_seq(self, names: list[str]) -> int:
         """The first sequence number above any found in ``names`` (so names keep sorting in write
@@ -131,6 +179,45 @@ class TemplateNamer:
         return f"TemplateNamer(template={self.template!r})"
 
 
+def _time_regex(code: str) -> str:
+    """The shapes ``code``'s expansions take over :data:`_SAMPLES`, as one regex: digit runs
+    keep their lengths, letter runs are letters, anything else is itself (after the ``_UNSAFE``
+    replacement)."""
+    shapes: set[tuple[str, ...]] = set()
+    for moment in _SAMPLES:
+        text = _UNSAFE.sub("_", moment.strftime(code))
+        shapes.add(tuple(
+            ("d", str(len(run))) if run[0].isdigit() else ("a", "") if run[0].isalpha()
+            else ("t", run) for run in _RUN.findall(text)
+        ))
+    regexes = sorted({"".join(
+        rf"\d{{{arg}}}" if kind == "d" else r"[^\W\d_]+" if kind == "a" else re.escape(arg)
+        for kind, arg in shape) for shape in shapes})
+    if len(regexes) > 12:  # %s, %c and the like in many shapes: digits and letters
+        return r"[^\W_]+(?:[_.+-][^\W_]+)*"
+    return "(?:" + "|".join(regexes) + ")"
+
+
+def _can_end_with(tokens: list[tuple[str, str]], suffix: str) -> bool:
+    """Whether a name made of ``tokens`` (``(kind, regex)``) can end with ``suffix``."""
+    if not suffix:
+        return True
+    if not tokens:
+        return False
+    kind, regex = tokens[-1]
+    if kind == "text":
+        text = re.sub(r"\\(.)", r"\1", regex)
+        if len(text) >= len(suffix):
+            return text.endswith(suffix)
+        return suffix.endswith(text) and _can_end_with(tokens[:-1], suffix[: -len(text)])
+    pattern = re.compile(regex)
+    # The variable part takes the last k characters of the suffix, or all of it and more.
+    for k in range(1, len(suffix)):
+        if pattern.fullmatch(suffix[-k:]) and _can_end_with(tokens[:-1], suffix[:-k]):
+            return True
+    return any(pattern.fullmatch(lead + suffix) for lead in ("", "a", "0", "a.", "0_", "A"))
+
+
 def _strip_decorations(name: str) -> str:
     """Remove journal, in-progress and compression suffixes and a collision marker from a name."""
     if name.endswith(JOURNAL_SUFFIX):
@@ -148,8 +235,6 @@ def inprogress_name(final_path: str) -> str:
     """The name a file carries while it is being written."""
     return final_path + INPROGRESS_SUFFIX
 
-
-RESERVING_SUFFIX = ".reserving"
 
 
 def _taken(final: str) -> bool:

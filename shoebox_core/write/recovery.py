@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .._fsutil import INPROGRESS_SUFFIX, collision_name, fsync_dir, rename_no_clobber
+from .._fsutil import DAMAGED_SUFFIX, INPROGRESS_SUFFIX, collision_name, fsync_dir, rename_no_clobber
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import CorruptArchive, TruncatedArchive
 from ..format import v2 as _v2
@@ -177,7 +177,7 @@ def _earlier_copy(final: str, header: bytes) -> str | None:
 
 def _set_aside(path: str, reason: str) -> Recovered:
     """A file we cannot parse is renamed ``.damaged`` (kept for inspection, no longer pending)."""
-    target = rename_no_clobber(path, path[: -len(INPROGRESS_SUFFIX)] + ".damaged")
+    target = rename_no_clobber(path, path[: -len(INPROGRESS_SUFFIX)] + DAMAGED_SUFFIX)
     log.error("shoebox: cannot recover %s (%s); kept as %s", path, reason, target)
     return Recovered(path, None, 0, os.path.getsize(target), f"{reason}; kept as {target}")
 
