@@ -72,6 +72,11 @@ def add_parsers(sub: Any) -> None:
     )
     recover.add_argument("directory", nargs="?", metavar="DIR",
                          help="the directory (default: the config's directory)")
+    recover.add_argument(
+        "--take-over", action="append", default=[], metavar="HOST",
+        help="also finish the on-close steps of archives whose journals name HOST, a host that "
+        "is gone (e.g. a rescheduled pod's old name); without it they are reported and left, "
+        "exit 3 (repeatable)")
     add_config(recover)
     recover.set_defaults(func=run_recover)
 
@@ -155,7 +160,12 @@ def run_recover(args: argparse.Namespace) -> int:
               f"{item.skipped_bytes:,} bytes skipped)")
         todo.append(os.path.abspath(item.sealed))
     # Sealed files whose on-close steps a dead writer did not finish, as their journals say.
-    pending = [a for a in pending_archives(directory, pattern=pattern) if a not in todo]
+    foreign: list[tuple[str, str]] = []
+    pending = [a for a in pending_archives(directory, pattern=pattern, take_over=args.take_over,
+                                           foreign=foreign) if a not in todo]
+    for archive, host in foreign:
+        print(f"{archive}: on-close steps pending under host {host!r}, not this one; left alone "
+              f"(if {host!r} is gone: shoebox recover --take-over {host})", file=sys.stderr)
     if chain is None or not len(chain):
         if pending:
             say(args, f"{len(pending)} sealed archives have on-close steps pending; give -c "
@@ -173,9 +183,9 @@ def run_recover(args: argparse.Namespace) -> int:
                 print(f"shoebox recover: {exc}", file=sys.stderr)
             else:
                 print(f"  on_close ({', '.join(chain.names)}): {final}")
-    if not found and not pending:
+    if not found and not pending and not foreign:
         say(args, f"nothing to recover in {directory}")
-    if failed:
+    if failed or foreign:
         return EXIT_PIPELINE
     return EXIT_DATA if lost else EXIT_OK
 

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -277,6 +277,8 @@ def pending_archives(
     *,
     pattern: re.Pattern[str] | None = None,
     remove_stale: bool = True,
+    take_over: Collection[str] = (),
+    foreign: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Sealed archives of ``directory`` whose journals have steps left, oldest first.
 
@@ -285,6 +287,9 @@ def pending_archives(
     (their in-progress file exists), journals a live process on this host (or any process on
     another host) last worked on, and unreadable journals. A journal left for an archive that
     never held a record (recovery removed its in-progress file) is removed if ``remove_stale``.
+    Journals of the hosts named in ``take_over`` (gone, e.g. a rescheduled pod's old name) are
+    taken as a dead process's; the ``(archive, host)`` of the other hosts' are added to
+    ``foreign`` when given.
     """
     found: list[tuple[float, str]] = []
     for path in find_journals(directory):
@@ -300,7 +305,9 @@ def pending_archives(
                 continue
         if os.path.exists(journal.archive + INPROGRESS_SUFFIX):
             continue  # being written, or recovery's business
-        alive = owner_alive(journal.owner)
+        alive = owner_alive(journal.owner, take_over=take_over)
+        if alive is None and foreign is not None:
+            foreign.append((journal.archive, journal.owner.partition(":")[0]))
         if alive is None or (alive and journal.owner.split(":")[1] != str(os.getpid())):
             continue
         nothing = not os.path.exists(journal.name) and not os.path.exists(journal.archive)

@@ -73,6 +73,17 @@ def _remove_stale_partials(target: str) -> None:
                 _remove_quietly(os.path.join(directory, name))
 
 
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or one it was raised while handling), if any."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
 def _remove_quietly(path: str) -> None:
     """Delete ``path`` if it exists, ignoring errors: used to clean up after a failure."""
     try:
@@ -155,7 +166,9 @@ class _CompressingCallback(ArchiveCallback):
             stat = os.stat(source)
             fd, partial = create_partial(target)
         except OSError as exc:
-            raise ArchiveError(f"cannot {self.codec}-compress: {exc}", path=source) from exc
+            raise ArchiveError(
+                f"cannot {self.codec}-compress into {target}{PARTIAL_SUFFIX}: "
+                f"{exc.strerror or exc}; the original is kept", path=source) from exc
         try:
             written = self._compress(source, fd, partial, stat)
             self._verify(source, partial, written)
@@ -204,9 +217,12 @@ class _CompressingCallback(ArchiveCallback):
                 out.flush()
                 os.fsync(out.fileno())
         except (OSError, zstandard.ZstdError) as exc:
+            cause = _os_error(exc)  # zstd's "Src size is incorrect" hides a failed write
             raise ArchiveError(
-                f"{self.codec} compression into {partial} failed: {exc}", path=source
-            ) from exc
+                f"{self.codec} compression into {partial} failed: "
+                f"{cause.strerror or cause if cause is not None else exc}; the original is kept",
+                path=source,
+            ) from (cause or exc)
         return measured
 
     def _verify(self, source: str, partial: str, expected: _Fingerprint) -> None:

@@ -33,7 +33,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -83,13 +83,14 @@ def owner_token() -> str:
     return _OWNER
 
 
-def owner_alive(owner: str) -> bool | None:
+def owner_alive(owner: str, *, take_over: Collection[str] = ()) -> bool | None:
     """Whether the process ``owner`` names still runs: True, False, or None when it ran on another
-    host (nothing can be known from here)."""
+    host (nothing can be known from here), unless that host is one of ``take_over`` (hosts an
+    operator said are gone: False)."""
     host, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
     if host != socket.gethostname():
-        return None
+        return False if host in take_over else None
     try:
         pid = int(pid_text)
     except ValueError:

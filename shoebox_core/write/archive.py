@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import math
@@ -17,7 +18,7 @@ from ..errors import ArchiveError, ConfigError
 from ..format import v2 as _v2
 from ..write.naming import reserve
 
-__all__ = ["ActiveArchive", "check_block_limits", "largest_block_body"]
+__all__ = ["ActiveArchive", "check_block_limits", "largest_block_body", "newest_created"]
 
 log = logging.getLogger("shoebox")
 
@@ -33,6 +34,17 @@ def _write_all(fd: int, chunks: list[Any]) -> int:
         flat = b"".join(bytes(c) for c in chunks)
         done += os.write(fd, flat[done:])
     return total
+
+
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
+def no_room(exc: OSError, what: str, path: str) -> OSError | ArchiveError:
+    """``exc`` as an ArchiveError naming ``path`` when the disk is full (or the file too large,
+    or an I/O error); other errors (permissions...) are left as they are."""
+    if exc.errno not in _NO_ROOM:
+        return exc
+    return ArchiveError(f"cannot {what} ({exc.strerror}); nothing was written to it", path=path)
 
 
 def _zstd_bound(size: int) -> int:
@@ -67,6 +79,36 @@ def check_block_limits(*, max_record_bytes: int, block_bytes: int, compression: 
         )
 
 
+def newest_created(directory: str, names: list[str]) -> float:
+    """The latest creation time (epoch seconds, from the file headers) of the archives ``names``
+    in ``directory`` (-inf when none can be read).
+
+    A file's modification time is never before its creation (it was written after it was
+    opened; a compressed copy was made later still), so files are read newest-modified first
+    and the search stops at the first file modified before the best creation time found."""
+    from ..format.compressed import open_decompressed
+
+    stamped = []
+    for name in names:
+        try:
+            stamped.append((os.stat(os.path.join(directory, name)).st_mtime, name))
+        except OSError:
+            continue
+    best = -math.inf
+    for mtime, name in sorted(stamped, reverse=True):
+        if mtime < best:
+            break
+        path = os.path.join(directory, name)
+        try:
+            with open_decompressed(path) as stream:
+                created_ns = _v2.read_file_header(stream, path).fields.get("created_ns")
+        except Exception:  # not an archive of ours, damaged, being replaced: nothing to learn
+            continue
+        if isinstance(created_ns, int):
+            best = max(best, created_ns / 1e9)
+    return best
+
+
 class ActiveArchive:
     """An archive file being written under its in-progress name.
 
@@ -91,7 +133,10 @@ class ActiveArchive:
         block_bytes: int = 256 * 1024,
         block_records: int = 4096,
     ) -> None:
-        self.fd, self.path, self.filename = reserve(directory, name)
+        try:
+            self.fd, self.path, self.filename = reserve(directory, name)
+        except OSError as exc:
+            raise no_room(exc, "create a new archive file", os.path.join(directory, name)) from exc
         try:
             # Held until sealed: recovery tells a live writer's file from a dead one by this lock.
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,9 +159,11 @@ class ActiveArchive:
                 }
             )
             self.written = _write_all(self.fd, [header])
-        except BaseException:
+        except BaseException as exc:
             os.close(self.fd)
             os.unlink(self.path)
+            if isinstance(exc, OSError):
+                raise no_room(exc, "write the header of a new archive file", self.path) from exc
             raise
         self.created = created
         self.seq = seq

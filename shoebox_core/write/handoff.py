@@ -120,9 +120,19 @@ class Handoff:
                 handed.add(os.path.abspath(item.sealed))
         if self.chain.journaled:
             # Killed between steps, or given up on: resumed at their first step not done.
-            for archive in pending_archives(directory, pattern=pattern):
+            foreign: list[tuple[str, str]] = []
+            for archive in pending_archives(directory, pattern=pattern, foreign=foreign):
                 if archive not in handed:
                     self.hand_over(archive, resumed=True)
+            if foreign:
+                # Another host may share this directory and be shipping them: never taken
+                # silently (see `shoebox recover --take-over HOST`).
+                hosts = sorted({host for _, host in foreign})
+                log.warning(
+                    "shoebox: %d sealed archive(s) in %s have on-close steps pending under host "
+                    "%s, not this one (%s); left alone: if that host is gone (renamed), run "
+                    "shoebox recover --take-over %s", len(foreign), directory,
+                    ", ".join(hosts), foreign[0][0], hosts[0])
         return found
 
     def close(self, timeout: float | None, directory: str) -> None:

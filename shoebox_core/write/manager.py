@@ -18,7 +18,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ArchiveError, CallbackError, ShoeboxError
 from ..ship.background import BackgroundCloser, RetryPolicy
 from ..ship.chain import ShippingStats
-from .archive import ActiveArchive, check_block_limits
+from .archive import ActiveArchive, check_block_limits, newest_created
 from .checkers import NeverRollChecker, RollChecker
 from .handoff import Handoff
 from .intake import RecordIntake
@@ -261,6 +261,12 @@ class WritingRollManager(RecordIntake):
                 names = []
             next_seq = getattr(self.namer, "next_seq", None)
             self._seq = next_seq(names) if next_seq is not None else 0
+            own_names = getattr(self.namer, "own_names", None)
+            if own_names is not None:
+                # After a restart with the clock stepped back, new files must still read after
+                # the ones already here: readers order files by their header's creation time.
+                self._last_created = max(self._last_created,
+                                         newest_created(self.directory, own_names(names)))
         name = self.namer.name(when=now, seq=self._seq)
         # Readers order files by creation time: keep it increasing for this writer even if the
         # wall clock steps back (names may then repeat; they get a collision suffix instead).

@@ -166,14 +166,23 @@ class TemplateNamer:
         order across restarts); 0 when the template has no ``{seq}`` or nothing matches."""
         if not self.has_seq:
             return 0
-        pattern = self.regex()
         highest = -1
-        for name in names:
-            base = _strip_decorations(name)
-            match = pattern.fullmatch(base)
-            if match:
-                highest = max(highest, int(match.group("seq")))
+        for _, match in self._own(names):
+            highest = max(highest, int(match.group("seq")))
         return highest + 1
+
+    def own_names(self, names: list[str]) -> list[str]:
+        """The names among ``names`` of this template's archives: sealed, in progress or
+        compressed (not journals)."""
+        return [name for name, _ in self._own(names) if not name.endswith(JOURNAL_SUFFIX)]
+
+    def _own(self, names: list[str]) -> list[tuple[str, re.Match[str]]]:
+        found = []
+        for name in names:
+            match = self._pattern.fullmatch(_strip_decorations(name))
+            if match:
+                found.append((name, match))
+        return found
 
     def __repr__(self) -> str:
         return f"TemplateNamer(template={self.template!r})"

@@ -19,7 +19,7 @@ from typing import Any
 
 from .._fsutil import DAMAGED_SUFFIX, INPROGRESS_SUFFIX, collision_name, fsync_dir, rename_no_clobber
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import CorruptArchive, TruncatedArchive
+from ..errors import ArchiveError, CorruptArchive, TruncatedArchive
 from ..format import v2 as _v2
 from ..ship.compress import PARTIAL_SUFFIX, _remove_stale_partials, create_partial
 from ..write.archive import _write_all
@@ -134,21 +134,14 @@ def recover_file(path: str, *, clock: Clock | None = None) -> Recovered | None:
             log.warning("shoebox: %s was already sealed as %s by an earlier recovery", path,
                         earlier)
             return Recovered(path, earlier, records, skipped, "sealed by an earlier recovery")
-        out_fd, temp = create_partial(final)
         try:
-            end = _v2.encode_end_block(
-                fields["sync"],
-                records,
-                {"sealed_ns": int(clock.time() * 1e9), "blocks": len(blocks), "recovered": True},
-            )
-            _write_all(out_fd, [header, *(block for _, block in blocks), end])
-            os.fsync(out_fd)
-        except BaseException:
-            os.close(out_fd)
-            os.unlink(temp)
-            raise
-        os.close(out_fd)
-        sealed = rename_no_clobber(temp, final)
+            sealed = _seal_copy(final, header, blocks, fields["sync"], records, clock)
+        except OSError as exc:
+            raise ArchiveError(
+                f"cannot seal a recovered copy of it as {final} ({exc.strerror or exc}); it stays "
+                "in progress, untouched, for the next recovery",
+                path=path,
+            ) from exc
         os.unlink(path)
         fsync_dir(os.path.dirname(path))
         note = "was already sealed" if was_sealed else "sealed after a crash"
@@ -157,6 +150,26 @@ def recover_file(path: str, *, clock: Clock | None = None) -> Recovered | None:
         return Recovered(path, sealed, records, skipped, note)
     finally:
         os.close(fd)
+
+
+def _seal_copy(final: str, header: bytes, blocks: list[tuple[int, bytes]], sync: bytes,
+               records: int, clock: Clock) -> str:
+    """Write the header, the good blocks and an end block to a partial file, fsync it, and give
+    it the final name (never overwriting); return that name."""
+    out_fd, temp = create_partial(final)
+    try:
+        end = _v2.encode_end_block(
+            sync, records,
+            {"sealed_ns": int(clock.time() * 1e9), "blocks": len(blocks), "recovered": True},
+        )
+        _write_all(out_fd, [header, *(block for _, block in blocks), end])
+        os.fsync(out_fd)
+    except BaseException:
+        os.close(out_fd)
+        os.unlink(temp)
+        raise
+    os.close(out_fd)
+    return rename_no_clobber(temp, final)
 
 
 def _earlier_copy(final: str, header: bytes) -> str | None:
