@@ -20,8 +20,11 @@ import textwrap
 _MOUNT = """
 import json, os, subprocess, sys
 disk, size, code = sys.argv[1], sys.argv[2], sys.argv[3]
-subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk], check=True,
-               capture_output=True)
+mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", disk],
+                         capture_output=True, text=True)
+if mounted.returncode:
+    sys.stderr.write("mount: " + mounted.stderr)
+    sys.exit(97)  # this way cannot mount: the caller tries the next
 try:
     namespace = {"DISK": disk, "__name__": "__small_disk__"}
     exec(compile(code, "<small-disk snippet>", "exec"), namespace)
@@ -64,7 +67,6 @@ def run_on_small_disk(code: str, *, size: int = 1024 * 1024, timeout: float = 12
             return json.loads(lines[-1]) if lines else {}
         failures.append(f"{' '.join(prefix) or 'mount'}: exit {result.returncode}\n"
                         f"{result.stderr[-3000:]}")
-        if "mount" not in result.stderr or "Traceback" in result.stderr and \
-                "CalledProcessError" not in result.stderr:
+        if result.returncode != 97 and not result.stderr.startswith("unshare:"):
             break  # the snippet itself failed: no point trying another way
     raise AssertionError("could not run on a small tmpfs:\n" + "\n".join(failures))
