@@ -11,7 +11,7 @@ import socket
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from itertools import accumulate
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .._fsutil import fsync_dir, rename_no_clobber
 from ..errors import ArchiveError, ConfigError
@@ -101,7 +101,8 @@ def newest_created(directory: str, names: list[str]) -> float:
         path = os.path.join(directory, name)
         try:
             with open_decompressed(path) as stream:
-                created_ns = _v2.read_file_header(stream, path).fields.get("created_ns")
+                header = _v2.read_file_header(cast(BinaryIO, stream), path)
+            created_ns = header.fields.get("created_ns")
         except Exception:  # not an archive of ours, damaged, being replaced: nothing to learn
             continue
         if isinstance(created_ns, int):

@@ -192,7 +192,7 @@ def _time_regex(code: str) -> str:
     """The shapes ``code``'s expansions take over :data:`_SAMPLES`, as one regex: digit runs
     keep their lengths, letter runs are letters, anything else is itself (after the ``_UNSAFE``
     replacement)."""
-    shapes: set[tuple[str, ...]] = set()
+    shapes: set[tuple[tuple[str, str], ...]] = set()
     for moment in _SAMPLES:
         text = _UNSAFE.sub("_", moment.strftime(code))
         shapes.add(tuple(

@@ -17,7 +17,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .._fsutil import DAMAGED_SUFFIX, INPROGRESS_SUFFIX, collision_name, fsync_dir, rename_no_clobber
+from .._fsutil import (
+    DAMAGED_SUFFIX,
+    INPROGRESS_SUFFIX,
+    collision_name,
+    fsync_dir,
+    rename_no_clobber,
+)
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import ArchiveError, CorruptArchive, TruncatedArchive
 from ..format import v2 as _v2

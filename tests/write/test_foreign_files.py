@@ -126,7 +126,7 @@ def test_templates_producing_reserved_suffixes_are_refused(tmp_path: Path, templ
     assert os.listdir(tmp_path) == ["bad.toml"], "nothing created"
 
 
-# -- 5: {pid} and {host} templates after a restart; a renamed host's journals -----------------------
+# -- 5: {pid} and {host} templates after a restart; a renamed host's journals --------------------
 
 
 def test_pid_and_host_templates_are_recovered_by_the_next_process(tmp_path: Path) -> None:
