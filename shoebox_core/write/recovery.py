@@ -20,6 +20,7 @@ from typing import Any
 from .._fsutil import (
     DAMAGED_SUFFIX,
     INPROGRESS_SUFFIX,
+    RESERVED_SUFFIXES,
     collision_name,
     fsync_dir,
     rename_no_clobber,
@@ -90,7 +91,10 @@ def _good_blocks(
 def _final_name(path: str, fields: dict[str, Any] | None) -> str:
     base = path[: -len(INPROGRESS_SUFFIX)]
     name = fields.get("name") if fields else None
-    if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+    # The header's name is a hint (a file saved again after its directory was removed keeps it):
+    # never one leaving the directory, hidden, or ending like a file of our own.
+    if (isinstance(name, str) and name and "/" not in name and "\x00" not in name
+            and not name.startswith(".") and not name.endswith(RESERVED_SUFFIXES)):
         return os.path.join(os.path.dirname(path), name)
     return base
 
