@@ -179,7 +179,7 @@ class WritingRollManager(RecordIntake):
         except BaseException as exc:
             broken = archive is not None and archive.broken
             # Records not stored: those not placed, and a broken archive's unwritten block.
-            lost = batch[done - archive.pending:] if broken and archive else batch[done:]
+            lost = batch[max(0, done - archive.pending):] if broken and archive else batch[done:]
             if broken and archive is not None and archive.fd >= 0:
                 self._drop_broken(archive)
             ours = {id(record) for record in mine}
