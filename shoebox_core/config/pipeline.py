@@ -261,7 +261,8 @@ def load_pipeline(
 
     ``name`` is how messages call the source (default: the path, or ``<dict>``);
     ``plugin_manager`` defaults to the shared one (every installed plugin); ``environ`` (default
-    ``os.environ``) resolves ``${VAR}`` references. Raises :class:`ConfigError`.
+    ``os.environ``) resolves ``${VAR}`` references. Raises :class:`ConfigError` (or
+    :class:`PermissionError` when the file may not be read).
     """
     from ..config._load import Loader
 
@@ -274,6 +275,8 @@ def load_pipeline(
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
+        except PermissionError:
+            raise  # a file-system problem (exit 3), not a config error
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read the config: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
