@@ -315,9 +315,10 @@ def _reviewed(pipeline: Pipeline, data: Mapping[str, Any]) -> Pipeline:
     if block != "none" and twice:
         changes["warnings"] = (*pipeline.warnings, (
             f"{pipeline.source}: [writer] compression = {block!r} compresses every block, and "
-            f"{twice[0]} compresses the file again on close: twice the CPU for a larger file "
-            "(the second pass finds little left to squeeze); keep one: per block (readable up "
-            "to the last block after a crash) or on close (smallest)"))
+            f"{twice[0]} compresses the file again on close: the second pass cannot shrink "
+            "compressed blocks, so the file stays about a quarter larger than one compression "
+            "on close (1.52 MB against 1.20 MB for the sample data) for more CPU; keep one: "
+            "on close (smallest) or per block (compressed while written)"))
     return dataclasses.replace(pipeline, **changes) if changes else pipeline
 
 
