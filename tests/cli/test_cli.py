@@ -232,7 +232,7 @@ def test_a_failing_on_close_step_exits_3(tmp_path: Path) -> None:
                                      '[[on_close]]\nplugin = "move"\ndirectory = "blocker/sub"\n')
     result = shoebox("write", "-c", "p.toml", cwd=tmp_path, stdin="{}\n")
     assert result.returncode == EXIT_PIPELINE
-    assert "on_close callback move raised" in result.stderr
+    assert "on_close step move failed for " in result.stderr
     assert "Traceback" not in result.stderr
     assert "x_000000.events" in os.listdir(tmp_path / "archive")  # kept
 

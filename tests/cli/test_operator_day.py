@@ -284,3 +284,24 @@ def test_data_problems_still_exit_1(tmp_path: Path, config: Path) -> None:
     data[-40] ^= 0xFF
     archive.write_bytes(bytes(data))
     assert shoebox("verify", "archive/*.events", cwd=tmp_path).returncode == EXIT_DATA
+
+
+def test_a_failed_shipping_attempt_is_one_line(tmp_path: Path, config: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where the remote directory should be")
+    config.write_text(config.read_text() + textwrap.dedent("""\
+        [writer.retry]
+        max_attempts = 1
+
+        [[on_close]]
+        plugin = "fsspec"
+        url = "blocker/sub"
+        """))
+    result = shoebox("write", "-c", str(config), cwd=tmp_path, stdin="{}\n")
+    assert result.returncode == EXIT_PIPELINE
+    failures = [line for line in result.stderr.splitlines()
+                if line.startswith("shoebox: on_close step")]  # each attempt's line
+    assert failures, result.stderr
+    for line in failures:
+        assert "on_close step fsspec failed for " in line and "Error: " in line
+        assert "not run: none" not in line and "Traceback" not in result.stderr
+        assert len(line.replace(str(tmp_path), "")) < 200, line
