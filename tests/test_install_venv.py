@@ -102,7 +102,7 @@ def test_the_testing_helpers_ship_with_the_core(venv_python: Path) -> None:
         assert module in shipped, f"shoebox_core/testing/{module} is not installed: {shipped}"
 
 
-# -- every install line the documentation gives -----------------------------------------------------
+# -- every install line the documentation gives ------------------------------------------------
 
 _DOCUMENTS = ["README.md", "plugins/*/README.md", "examples/*/README.md", "docs/*.md"]
 _OWN = "shoebox-"  # our distributions: no package index serves them to a user of a clone

@@ -297,7 +297,8 @@ def _reviewed(pipeline: Pipeline, data: Mapping[str, Any]) -> Pipeline:
     if problem is not None:
         raise ConfigError(f"{pipeline.source}: {problem}")
     changes: dict[str, Any] = {}
-    reader = data.get("reader") if isinstance(data.get("reader"), Mapping) else {}
+    given = data.get("reader")
+    reader: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     kept = not any(local_effect(step) in ("removes", "moves") for step in built)
     transfer = next((s for s in built if isinstance(getattr(s, "url", None), str)
                      and isinstance(getattr(s, "template", None), str)), None)

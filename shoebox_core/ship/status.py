@@ -197,8 +197,9 @@ def format_status(status: DirectoryStatus, *, verbose: bool = False) -> str:
         where += "" if f.size is not None else "(missing)"
         extra = f", {f.attempts} failed attempt(s)" if f.attempts else ""
         activity = "" if f.active is False else " [active]" if f.active else " [other host]"
+        state = "stale" if f.stale else f.state
         lines.append(
-            f"  {'stale' if f.stale else f.state:<7} {os.path.basename(f.archive)}  {progress}, {step}{extra}, "
+            f"  {state:<7} {os.path.basename(f.archive)}  {progress}, {step}{extra}, "
             f"{_age(f.age)} old, now {where}{activity}"
         )
         if f.remote:
