@@ -296,6 +296,17 @@ def _reviewed(pipeline: Pipeline, data: Mapping[str, Any]) -> Pipeline:
     problem = order_problem(built, lambda i: pipeline.on_close[i].where)
     if problem is not None:
         raise ConfigError(f"{pipeline.source}: {problem}")
+    if pipeline.writer_settings.get("partition_by") is not None:
+        from ..write.partition import partition_fields
+
+        try:
+            partition_fields(pipeline.writer_settings["partition_by"])
+        except ConfigError as exc:
+            raise ConfigError(f"{pipeline.source}: [writer] {exc}") from None
+        limit = pipeline.writer_settings.get("max_partitions", 1)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"{pipeline.source}: [writer] max_partitions must be an integer "
+                              f"of at least 1, got {limit!r}")
     changes: dict[str, Any] = {}
     given = data.get("reader")
     reader: Mapping[str, Any] = given if isinstance(given, Mapping) else {}

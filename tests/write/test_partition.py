@@ -109,7 +109,7 @@ def test_partition_by_from_a_config_and_bad_values(tmp_path: Path) -> None:
     with pipeline.open_writer() as writer:
         assert isinstance(writer, PartitionedWriter) and writer.max_partitions == 4
         writer.write({"event_type": "x"}, "1")
-    with pytest.raises(ConfigError, match="partition_by must be"):
-        load_pipeline({**base, "writer": {"partition_by": [1]}}).open_writer()
+    with pytest.raises(ConfigError, match=r"<dict>: \[writer\] partition_by must be"):
+        load_pipeline({**base, "writer": {"partition_by": [1]}})  # as config check loads it
     with pytest.raises(ConfigError, match="max_partitions must be"):
         WritingRollManager(TEMPLATE, None, str(tmp_path), partition_by=["a"], max_partitions=0)
