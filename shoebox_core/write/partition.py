@@ -196,6 +196,13 @@ class PartitionedWriter:
             names = [writer.roll() for writer in self._writers.values()]
         return next((n for n in reversed(names) if n is not None), None)
 
+    def tick(self) -> float:
+        """Fire due time-based rolls and flushes in every partition (their timers call this
+        themselves; tests with a fake clock may call it); seconds until the next is due."""
+        with self._lock:
+            waits = [writer.tick() for writer in self._writers.values()]
+        return min(waits, default=float(self._options.get("tick_interval", 1.0)))
+
     def close(self) -> None:
         """Seal every partition's archive, run the chains, stop; raises the first
         :class:`CallbackError` once every writer is closed."""
@@ -220,6 +227,11 @@ class PartitionedWriter:
     def recovered(self) -> list[Any]:
         """What recovery found when the first file opened."""
         return [item for writer in self._all for item in writer.recovered]
+
+    @property
+    def callback_errors(self) -> list[CallbackError]:
+        """Callback failures not yet raised by ``close()``, every partition's."""
+        return [error for writer in self._all for error in writer.callback_errors]
 
     @property
     def open_partitions(self) -> list[tuple[str, ...]]:

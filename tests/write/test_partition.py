@@ -66,6 +66,19 @@ def test_open_partitions_are_capped_least_recently_written_sealed_first(tmp_path
     assert len(writer.sealed) == len(set(writer.sealed)) == 4
 
 
+def test_time_rolls_fire_in_every_partition(tmp_path: Path, fake_clock) -> None:
+    from shoebox_timecheck import TimeRollChecker
+
+    writer = WritingRollManager(TEMPLATE, TimeRollChecker(roll_minutes=1, clock=fake_clock),
+                                str(tmp_path), clock=fake_clock, partition_by=["event_type"])
+    writer.write({"event_type": "a"}, "1")
+    writer.write({"event_type": "b"}, "2")
+    fake_clock.advance(61)
+    writer.tick()
+    assert sorted(_types(name).pop() for name in writer.sealed) == ["a", "b"]
+    writer.close()
+
+
 def test_object_names_made_from_the_first_record_are_true(tmp_path: Path) -> None:
     remote = tmp_path / "remote"
     upload = Transfer(url=str(remote), template="{event_type}/{name}", remove_local=True)
