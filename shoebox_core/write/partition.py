@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -102,8 +103,6 @@ class PartitionedWriter:
     def _next_seq(self) -> int:
         with self._seq_lock:
             if self._seq is None:
-                import os
-
                 try:
                     names = os.listdir(self.directory)
                 except FileNotFoundError:
