@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 TIMECHECK = REPO / "plugins" / "shoebox_timecheck"
@@ -92,3 +100,131 @@ def test_the_testing_helpers_ship_with_the_core(venv_python: Path) -> None:
     shipped = probe.stdout.strip()
     for module in ("__init__.py", "checkers.py", "plugins.py"):
         assert module in shipped, f"shoebox_core/testing/{module} is not installed: {shipped}"
+
+
+# -- every install line the documentation gives ------------------------------------------------
+
+_DOCUMENTS = ["README.md", "plugins/*/README.md", "examples/*/README.md", "docs/*.md"]
+_OWN = "shoebox-"  # our distributions: no package index serves them to a user of a clone
+
+
+@dataclass(frozen=True)
+class InstallLine:
+    """One ``pip install`` line of a fenced code block: where it is, the directory it runs in
+    (the README's own when it climbs out with ``../``, else the repository's root) and its
+    requirements (local projects as ``(path, extras)``, the rest as given)."""
+
+    where: str
+    cwd: Path
+    projects: tuple[tuple[Path, tuple[str, ...]], ...]
+    names: tuple[str, ...]
+
+
+def _fenced_lines(text: str) -> list[tuple[int, str]]:
+    found, inside = [], False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            found.append((number, line))
+    return found
+
+
+def install_lines() -> list[InstallLine]:
+    """Every ``pip install`` line of a code block in the repository's READMEs and docs."""
+    lines = []
+    for pattern in _DOCUMENTS:
+        for document in sorted(REPO.glob(pattern)):
+            for number, line in _fenced_lines(document.read_text()):
+                # A command: `pip install ...`, `.venv/bin/pip install ...`, after `&&` too.
+                commands = [m.group(1) for part in re.split(r"\s(?:&&|;|\|)\s", line)
+                            if (m := re.match(r"\s*(?:\S*/)?(?:python3? -m )?pip3? install (.*)",
+                                              part))]
+                if not commands:
+                    continue
+                command = commands[0]
+                words = [w for w in shlex.split(command, comments=True) if not w.startswith("-")]
+                cwd = document.parent if any(w.startswith("..") for w in words) else REPO
+                projects, names = [], []
+                for word in words:
+                    path, _, extras = word.partition("[")
+                    if path.startswith((".", "/")) or "/" in path:
+                        extra = tuple(e.strip() for e in extras.rstrip("]").split(",") if e)
+                        projects.append(((cwd / path).resolve(), extra))
+                    else:
+                        names.append(word)
+                where = f"{document.relative_to(REPO)}:{number}"
+                lines.append(InstallLine(where, cwd, tuple(projects), tuple(names)))
+    return lines
+
+
+def _project(path: Path) -> dict:
+    with open(path / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]
+
+
+def _own_requirements(project: dict, extras: tuple[str, ...]) -> set[str]:
+    wanted = list(project.get("dependencies", []))
+    for extra in extras:
+        wanted += project.get("optional-dependencies", {}).get(extra, [])
+    return {re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0].lower() for r in wanted
+            if r.lower().startswith(_OWN)}
+
+
+def test_the_documents_give_install_lines() -> None:
+    where = {line.where.split(":")[0] for line in install_lines()}
+    assert "README.md" in where
+    for plugin in sorted(REPO.glob("plugins/*/README.md")):
+        assert str(plugin.relative_to(REPO)) in where, f"{plugin} gives no install line"
+
+
+@pytest.mark.parametrize("line", install_lines(), ids=lambda line: line.where)
+def test_each_install_line_is_complete_from_a_clone(line: InstallLine) -> None:
+    """Every path exists and is a project, every extra is declared, no line names one of our
+    distributions by name (no index serves it), and every distribution of ours that a project
+    of the line needs is in the line (``pip install ./plugins/shoebox_s3`` alone cannot find
+    shoebox-core)."""
+    assert line.projects or line.names, f"{line.where}: nothing to install"
+    for name in line.names:
+        assert not name.lower().startswith(_OWN), (
+            f"{line.where}: {name!r} is not served by a package index; give its path "
+            "(pip install ./plugins/...)")
+    given = {}
+    for path, extras in line.projects:
+        assert (path / "pyproject.toml").exists(), f"{line.where}: {path} is not a project"
+        project = _project(path)
+        declared = project.get("optional-dependencies", {})
+        for extra in extras:
+            assert extra in declared, f"{line.where}: {project['name']} has no extra {extra!r}"
+        given[project["name"].lower()] = (project, extras)
+    for name, (project, extras) in given.items():
+        missing = _own_requirements(project, extras) - set(given)
+        assert not missing, (f"{line.where}: {name} needs {sorted(missing)}, which the line "
+                             "does not install (add its path, e.g. '.' for shoebox-core)")
+
+
+def test_every_install_line_resolves_together(tmp_path: Path) -> None:
+    """One ``pip install --dry-run`` of every line's requirements at once, in a fresh venv: a
+    set of versions satisfying all of them satisfies each line (the issue's failing line was
+    s3fs against moto's botocore), at the price of one resolution instead of one per line."""
+    projects: dict[Path, set[str]] = {}
+    names: set[str] = set()
+    for line in install_lines():
+        for path, extras in line.projects:
+            projects.setdefault(path, set()).update(extras)
+        names.update(line.names)
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "dist", "*.egg-info", "__pycache__",
+                                    "*.so")
+    shutil.copytree(REPO, source, ignore=ignore)
+    requirements = [
+        str(source / path.relative_to(REPO)) + (f"[{','.join(sorted(extras))}]" if extras else "")
+        for path, extras in sorted(projects.items())
+    ]
+    created = _run([sys.executable, "-m", "venv", str(tmp_path / "venv")], tmp_path)
+    assert created.returncode == 0, created.stderr
+    python = tmp_path / "venv" / "bin" / "python"
+    resolved = _run([str(python), "-m", "pip", "install", "--dry-run", "-q",
+                     "--disable-pip-version-check", *requirements, *sorted(names)], tmp_path)
+    assert resolved.returncode == 0, (
+        f"the documented install lines do not resolve together:\n{resolved.stderr[-4000:]}")

@@ -121,3 +121,39 @@ def test_ci_runs_exactly_the_readme_s_test_command() -> None:
         assert plugin.name in installs, (
             f"README's test command does not install {plugin.name}, whose tests it runs"
         )
+
+
+# -- what a package index shows: metadata and README links --------------------------------------
+
+_DISTRIBUTIONS = sorted(p.parent for p in [REPO / "pyproject.toml",
+                                           *REPO.glob("plugins/*/pyproject.toml"),
+                                           *REPO.glob("examples/*/pyproject.toml")])
+
+
+@pytest.mark.parametrize("project_dir", _DISTRIBUTIONS, ids=lambda p: p.name)
+def test_every_distribution_declares_its_license_urls_and_classifiers(project_dir: Path) -> None:
+    data = _pyproject(project_dir / "pyproject.toml")
+    project = data["project"]
+    # An SPDX expression (PEP 639), not the deprecated table; the license text ships with it.
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"] and (project_dir / "LICENSE").is_file()
+    assert not any(c.startswith("License ::") for c in project["classifiers"])
+    assert any(c.startswith("Programming Language :: Python :: 3.") for c in project["classifiers"])
+    assert {"Homepage", "Source", "Issues"} <= set(project["urls"])
+    requires = " ".join(data["build-system"]["requires"])
+    assert re.search(r"setuptools>=(7[7-9]|[89]\d)", requires), requires  # PEP 639 support
+
+
+def test_readme_links_work_once_rendered_on_a_package_index() -> None:
+    """A README shown on an index has no repository around it: every link is absolute, and each
+    link into this repository names a file that exists."""
+    base = _pyproject(REPO / "pyproject.toml")["project"]["urls"]["Homepage"].rstrip("/")
+    for project_dir in _DISTRIBUTIONS:
+        readme = project_dir / _pyproject(project_dir / "pyproject.toml")["project"]["readme"]
+        for target in re.findall(r"\]\(([^)\s]+)\)", readme.read_text()):
+            where = f"{readme.relative_to(REPO)}: ({target})"
+            assert target.startswith(("https://", "http://", "#", "mailto:")), \
+                f"{where} is relative: it breaks on a package index"
+            if target.startswith(base + "/blob/main/"):
+                path = target[len(base + "/blob/main/"):].split("#")[0]
+                assert (REPO / path).exists(), f"{where} names no file of the repository"

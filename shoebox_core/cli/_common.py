@@ -36,6 +36,11 @@ def say(args: argparse.Namespace, message: str) -> None:
         print(f"shoebox {args.command}: {message}", file=sys.stderr)
 
 
+def plural(count: int, noun: str) -> str:
+    """``"1 record"``, ``"2 records"``, ``"1,024 bytes"``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def add_config(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
     """``-c CONFIG``."""
     parser.add_argument(
@@ -102,12 +107,30 @@ def reading_setup(args: argparse.Namespace) -> tuple[list[str], str, dict[str, A
             raise CommandError("say which archives: give a PATTERN, or -c CONFIG", EXIT_USAGE)
         patterns = [pipeline.reader_pattern]
     directory = args.directory or (pipeline.reader_directory if pipeline else ".")
+    names = "*" if pipeline is None or pipeline.reader_pattern is None else \
+        pipeline.reader_pattern.rsplit("/", 1)[-1]
+    patterns = [_in_directory(args, pattern, directory, names) for pattern in patterns]
     options = pairs(args.storage_option, "--storage-option")
     if options:
         settings["storage_options"] = {**(settings.get("storage_options") or {}), **options}
     if getattr(args, "include_in_progress", None) is not None:
         settings["include_in_progress"] = args.include_in_progress
     return patterns, directory, settings
+
+
+def _in_directory(args: argparse.Namespace, pattern: str, directory: str, names: str) -> str:
+    """A pattern that names a local directory means the archives in it: ``DIR/names``."""
+    import glob
+    import os
+
+    if "://" in pattern or set("*?[") & set(pattern):
+        return pattern
+    path = pattern if os.path.isabs(pattern) else os.path.join(directory, pattern)
+    if not os.path.isdir(path):
+        return pattern
+    expanded = os.path.join(glob.escape(pattern.rstrip("/") or "/"), names)
+    say(args, f"{pattern} is a directory: reading {expanded}")
+    return expanded
 
 
 def find(args: argparse.Namespace, patterns: list[str], directory: str,

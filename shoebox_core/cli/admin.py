@@ -16,6 +16,7 @@ from ..cli._common import (
     CommandError,
     add_config,
     load,
+    plural,
     say,
 )
 from ..plugin._kinds import KINDS, SUBCOMMAND
@@ -85,10 +86,18 @@ def add_parsers(sub: Any) -> None:
         help="show what is left to ship in a directory: files, bytes, failures, oldest age",
         description="Summarise the shipping journals of DIR: sealed files whose on-close steps "
         "(compression, upload, removal) are not finished, how many failed and why, the bytes "
-        "waiting and the age of the oldest. Exit 0 when nothing failed, 1 when a file gave up.",
+        "waiting and the age of the oldest. Files a dead writer left in progress are shown as "
+        "stale (shoebox recover seals them). Exit 0 when nothing failed, 3 when a file's "
+        "on-close steps failed (kept, retried later), 2 for a usage or config error.",
+        epilog="examples:\n  shoebox status -c pipeline.toml\n  shoebox status /var/spool/x "
+        "--errors\n",
+        formatter_class=_RAW,
     )
-    status.add_argument("directory", metavar="DIR")
-    status.add_argument("--pattern", help="only archives whose name matches this wildcard")
+    status.add_argument("directory", nargs="?", metavar="DIR",
+                        help="the directory (default: the config's directory)")
+    add_config(status)
+    status.add_argument("--pattern", help="only archives whose name matches this wildcard "
+                        "(default with -c: the names the config's template makes)")
     status.add_argument("--json", action="store_true", help="print the summary as JSON")
     status.add_argument("--errors", action="store_true", help="show each file's last error")
     status.set_defaults(func=run_status)
@@ -134,9 +143,7 @@ def run_recover(args: argparse.Namespace) -> int:
     from ..write.recovery import recover_directory
 
     pipeline = load(args.config) if args.config else None
-    directory = args.directory or (pipeline.directory if pipeline else None)
-    if directory is None:
-        raise CommandError("say which directory: give DIR, or -c CONFIG", EXIT_USAGE)
+    directory = _directory(args, pipeline)
     pattern = None
     chain = None
     if pipeline is not None:
@@ -156,8 +163,8 @@ def run_recover(args: argparse.Namespace) -> int:
             lost += "kept as" in item.note
             print(f"{item.source}: {item.note}")
             continue
-        print(f"{item.source}: {item.note} as {item.sealed} ({item.records:,} records, "
-              f"{item.skipped_bytes:,} bytes skipped)")
+        print(f"{item.source}: {item.note} as {item.sealed} ({plural(item.records, 'record')}, "
+              f"{plural(item.skipped_bytes, 'byte')} skipped)")
         todo.append(os.path.abspath(item.sealed))
     # Sealed files whose on-close steps a dead writer did not finish, as their journals say.
     foreign: list[tuple[str, str]] = []
@@ -168,8 +175,8 @@ def run_recover(args: argparse.Namespace) -> int:
               f"(if {host!r} is gone: shoebox recover --take-over {host})", file=sys.stderr)
     if chain is None or not len(chain):
         if pending:
-            say(args, f"{len(pending)} sealed archives have on-close steps pending; give -c "
-                "CONFIG to finish them")
+            say(args, f"{plural(len(pending), 'sealed archive')} with on-close steps pending; "
+                "give -c CONFIG to finish them")
         elif found and chain is None:
             say(args, "no on-close steps were run (give -c CONFIG to run the pipeline's)")
     else:
@@ -235,11 +242,29 @@ def run_status(args: argparse.Namespace) -> int:
     """``shoebox status DIR``."""
     from ..ship.status import directory_status, format_status
 
-    if not os.path.isdir(args.directory):
-        raise CommandError(f"{args.directory}: not a directory", EXIT_USAGE)
-    status = directory_status(args.directory, pattern=args.pattern)
+    pipeline = load(args.config) if args.config else None
+    directory = _directory(args, pipeline)
+    pattern = args.pattern
+    if pattern is None and pipeline is not None and pipeline.template:
+        from ..config.pipeline import glob_for_template
+
+        pattern = glob_for_template(pipeline.template)
+    status = directory_status(directory, pattern=pattern)
     if args.json:
         print(json.dumps(status.to_dict(), indent=2, default=str))
     else:
         print(format_status(status, verbose=args.errors))
-    return EXIT_DATA if status.failed else EXIT_OK
+    return EXIT_PIPELINE if status.failed else EXIT_OK
+
+
+def _directory(args: argparse.Namespace, pipeline: Any) -> str:
+    """DIR, else the config's directory; one that is not there is said, never taken as empty."""
+    directory = args.directory or (pipeline.directory if pipeline is not None else None)
+    if directory is None:
+        raise CommandError("say which directory: give DIR, or -c CONFIG", EXIT_USAGE)
+    if not os.path.exists(directory):
+        raise CommandError(f"{directory}: no such directory", EXIT_USAGE)
+    if not os.path.isdir(directory):
+        raise CommandError(f"{directory}: not a directory (give the directory the archives "
+                           f"are in: {os.path.dirname(directory) or '.'})", EXIT_USAGE)
+    return directory

@@ -198,21 +198,57 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                 _add_common(child)
 
 
+def _subcommand_parser(parser: argparse.ArgumentParser,
+                       args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost parser that ``args`` went through (``shoebox config check``'s for
+    ``config check``), whose usage a usage error should show."""
+    current = parser
+    while True:
+        action = next((a for a in current._actions
+                       if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, action.dest, None) if action is not None else None
+        if action is None or chosen not in action.choices:
+            return current
+        current = action.choices[chosen]
+
+
+def _silence_stdout() -> None:
+    """No second error when the interpreter flushes stdout at exit into the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _permission(exc: PermissionError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"permission denied{where} ({exc.strerror or exc})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``shoebox`` command; returns the exit status (see ``shoebox --help``)."""
     from ..errors import CallbackError, ConfigError, CorruptArchive, PluginError, ShoeboxError
     from ..ship.background import BacklogFull
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if args.command is None:
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         parser.print_help()
         return EXIT_USAGE
+    used = _subcommand_parser(parser, args)
+    if extra:
+        # Reported by the subcommand's parser, so the usage shown is the subcommand's.
+        used.error(f"unrecognized arguments: {' '.join(extra)}")
     _logging(args.verbose, args.quiet)
     name = f"shoebox {args.command}"
     try:
         return int(args.func(args))
     except CommandError as exc:
+        if exc.code == EXIT_USAGE:
+            used.print_usage(sys.stderr)
         print(f"{name}: {exc}", file=sys.stderr)
         return exc.code
     except (ConfigError, PluginError) as exc:
@@ -221,6 +257,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CorruptArchive as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_DATA
+    except BrokenPipeError:
+        # The reader of our output went away (``| head -1``): done, quietly, as ``cat`` is.
+        _silence_stdout()
+        return EXIT_OK
+    except PermissionError as exc:
+        # A file system problem (exit 3), whatever layer met it: never "damaged", never usage.
+        print(f"{name}: {_permission(exc)}", file=sys.stderr)
+        return EXIT_PIPELINE
     except (CallbackError, BacklogFull, OSError, ShoeboxError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return EXIT_PIPELINE

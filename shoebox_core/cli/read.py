@@ -19,6 +19,7 @@ from ..cli._common import (
     add_progress,
     add_reading,
     find,
+    plural,
     reading_setup,
     say,
 )
@@ -244,8 +245,8 @@ def run_ls(args: argparse.Namespace) -> int:
             print("  ".join([*cells, row[-1]]))
         records = sum(info.records or 0 for info in rows)
         size = sum(info.size or 0 for info in rows)
-        print(f"{len(rows)} archive{'s' * (len(rows) != 1)}, {records:,} records, "
-              f"{size:,} bytes")
+        print(f"{plural(len(rows), 'archive')}, {plural(records, 'record')}, "
+              f"{plural(size, 'byte')}")
     return EXIT_DATA if any(info.damaged for info in rows) else EXIT_OK
 
 
@@ -260,10 +261,11 @@ def run_verify(args: argparse.Namespace) -> int:
         release(sources)
     if not args.json:
         if damaged:
-            say(args, f"{damaged} of {len(sources)} archives damaged ({records:,} good records "
-                "read)")
+            say(args, f"{damaged} of {plural(len(sources), 'archive')} damaged "
+                f"({plural(records, 'good record')} read)")
         else:
-            say(args, f"{len(sources)} archives, {records:,} records: every checksum is good")
+            say(args, f"{plural(len(sources), 'archive')}, {plural(records, 'record')}: every "
+                "checksum is good")
     return EXIT_DATA if damaged else EXIT_OK
 
 
@@ -281,16 +283,16 @@ def _verify(args: argparse.Namespace, sources: list[Any], total: int) -> tuple[i
             records += verdict.records
             damaged += not verdict.ok
             if args.json:
-                print(json.dumps({
+                bar.write(json.dumps({
                     "path": verdict.path, "ok": verdict.ok, "records": verdict.records,
                     "in_progress": verdict.in_progress,
                     "damage": [d.__dict__ for d in verdict.damage],
-                }), flush=True)
+                }))
             elif verdict.ok:
                 if not args.quiet:
-                    print(f"ok       {verdict.path}  ({verdict.records:,} records)", flush=True)
+                    bar.write(f"ok       {verdict.path}  ({plural(verdict.records, 'record')})")
             else:
                 for d in verdict.damage:
-                    print(f"DAMAGED  {d.path} at byte {d.offset}: {d.reason} "
-                          f"({d.skipped_bytes:,} bytes skipped)", flush=True)
+                    bar.write(f"DAMAGED  {d.path} at byte {d.offset}: {d.reason} "
+                              f"({plural(d.skipped_bytes, 'byte')} skipped)")
     return damaged, records

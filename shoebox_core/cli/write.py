@@ -20,6 +20,7 @@ from ..cli._common import (
     add_config,
     add_progress,
     load,
+    plural,
     say,
 )
 
@@ -207,10 +208,11 @@ def run(args: argparse.Namespace) -> int:
         except CallbackError as exc:
             callback_error = exc
     files = len(writer.sealed)
-    summary = (f"wrote {written:,} records into {files} archive{'s' * (files != 1)} in "
+    summary = (f"wrote {plural(written, 'record')} into {plural(files, 'archive')} in "
                f"{writer.directory}")
     if skipped:
-        summary += f"; skipped {skipped:,} lines that are not JSON"
+        summary += (f"; skipped {plural(skipped, 'line')} that {'is' if skipped == 1 else 'are'}"
+                    " not JSON")
     say(args, summary)
     if failure is not None:
         print(f"shoebox write: {failure}", file=sys.stderr)

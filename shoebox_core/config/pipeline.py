@@ -32,6 +32,7 @@ file and the key before any file is touched. ``docs/config.md`` is the reference
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
@@ -51,7 +52,8 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-__all__ = ["InputSettings", "Pipeline", "Step", "glob_for_template", "load_pipeline"]
+__all__ = ["InputSettings", "Pipeline", "Step", "glob_for_template", "load_pipeline",
+           "remote_pattern"]
 
 
 @dataclass(frozen=True)
@@ -259,7 +261,8 @@ def load_pipeline(
 
     ``name`` is how messages call the source (default: the path, or ``<dict>``);
     ``plugin_manager`` defaults to the shared one (every installed plugin); ``environ`` (default
-    ``os.environ``) resolves ``${VAR}`` references. Raises :class:`ConfigError`.
+    ``os.environ``) resolves ``${VAR}`` references. Raises :class:`ConfigError` (or
+    :class:`PermissionError` when the file may not be read).
     """
     from ..config._load import Loader
 
@@ -272,10 +275,70 @@ def load_pipeline(
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
+        except PermissionError:
+            raise  # a file-system problem (exit 3), not a config error
         except OSError as exc:
             raise ConfigError(f"{label}: cannot read the config: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{label}: not valid TOML: {exc}") from None
     loader = Loader(label, plugin_manager or get_plugin_manager(),
                      os.environ if environ is None else environ)
-    return loader.pipeline(data)
+    return _reviewed(loader.pipeline(data), data)
+
+
+def _reviewed(pipeline: Pipeline, data: Mapping[str, Any]) -> Pipeline:
+    """``pipeline`` checked as a whole, from what its steps declare: a chain whose steps run on a
+    file an earlier one removed is refused; the reader's default pattern follows the archives to
+    their remote copies when the local ones do not stay; compressing twice is warned about."""
+    from ..ship.chain import local_effect, order_problem
+
+    built = [step.build() for step in pipeline.on_close]
+    problem = order_problem(built, lambda i: pipeline.on_close[i].where)
+    if problem is not None:
+        raise ConfigError(f"{pipeline.source}: {problem}")
+    if pipeline.writer_settings.get("partition_by") is not None:
+        from ..write.partition import partition_fields
+
+        try:
+            partition_fields(pipeline.writer_settings["partition_by"])
+        except ConfigError as exc:
+            raise ConfigError(f"{pipeline.source}: [writer] {exc}") from None
+        limit = pipeline.writer_settings.get("max_partitions", 1)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"{pipeline.source}: [writer] max_partitions must be an integer "
+                              f"of at least 1, got {limit!r}")
+    changes: dict[str, Any] = {}
+    given = data.get("reader")
+    reader: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    kept = not any(local_effect(step) in ("removes", "moves") for step in built)
+    transfer = next((s for s in built if isinstance(getattr(s, "url", None), str)
+                     and isinstance(getattr(s, "template", None), str)), None)
+    if (not kept and transfer is not None and pipeline.reader_pattern is not None
+            and "pattern" not in reader and "directory" not in reader):
+        changes["reader_pattern"] = remote_pattern(transfer.url, transfer.template,
+                                                   pipeline.reader_pattern)
+        options = getattr(transfer, "storage_options", None)
+        if options and "storage_options" not in pipeline.reader_settings:
+            changes["reader_settings"] = {**pipeline.reader_settings,
+                                          "storage_options": dict(options)}
+    twice = [pipeline.on_close[i].where for i, step in enumerate(built)
+             if local_effect(step) == "compresses"]
+    block = pipeline.writer_settings.get("compression", "none")
+    if block != "none" and twice:
+        changes["warnings"] = (*pipeline.warnings, (
+            f"{pipeline.source}: [writer] compression = {block!r} compresses every block, and "
+            f"{twice[0]} compresses the file again on close: the second pass cannot shrink "
+            "compressed blocks, so the file stays about a quarter larger than one compression "
+            "on close (1.52 MB against 1.20 MB for the sample data) for more CPU; keep one: "
+            "on close (smallest) or per block (compressed while written)"))
+    return dataclasses.replace(pipeline, **changes) if changes else pipeline
+
+
+def remote_pattern(url: str, template: str, name_pattern: str) -> str:
+    """The pattern finding the objects a transfer to ``url`` names with ``template``:
+    ``{name}`` (the archive's file name) becomes ``name_pattern``, the other fields and strftime
+    codes ``*``: ``("s3://b/ev", "{event_type}/%Y/{name}", "ev_*.events")`` gives
+    ``s3://b/ev/*/*/ev_*.events``."""
+    name_pattern = name_pattern.rsplit("/", 1)[-1]
+    parts = [glob_for_template(part) for part in template.split("{name}")]
+    return url.rstrip("/") + "/" + name_pattern.join(parts)

@@ -94,6 +94,14 @@ def _import_path(factory: Callable[..., Any]) -> str:
     return f"{module}:{qualname}" if module and qualname else repr(factory)
 
 
+def install_hint(dist: str) -> str:
+    """How to install the distribution ``dist``, from a package index or from a clone of the
+    repository (where a plugin lives in ``plugins/<name>``): both forms, since a clone's user
+    cannot install a name no index serves."""
+    folder = dist.replace("-", "_")
+    return f"pip install {dist} (from a clone: pip install -e ./plugins/{folder})"
+
+
 def unknown_name(
     name: str,
     label: str,
@@ -114,7 +122,7 @@ def unknown_name(
             f"{name!r} comes from {dist}, which is installed but was skipped: {broken[0]}"
             if broken
             else f"{name!r} is a {kind.label} from {dist}, which is not installed:"
-            f" pip install {dist}"
+            f" {install_hint(dist)}"
         )
     installed = {n for kind in kinds for n in offers[kind.name]}
     candidates = sorted((installed | set(elsewhere)) - {name})

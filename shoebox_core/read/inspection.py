@@ -21,7 +21,8 @@ from ..format import v2 as _v2
 from ..read.manager import Damage, read_archive
 from ..read.sources import OpenedArchive, Source, find_sources, in_write_order, open_archive
 
-__all__ = ["ArchiveInfo", "Verdict", "describe_archive", "find_archives", "verify_archive"]
+__all__ = ["ArchiveInfo", "Verdict", "describe_archive", "find_archives", "location",
+           "verify_archive"]
 
 _WILDCARDS = set("*?[")
 
@@ -99,18 +100,31 @@ def _ns(value: object) -> float | None:
     return value / 1e9 if isinstance(value, int) else None
 
 
+def location(source: Source) -> str:
+    """Where ``source`` is, as a user gives it back to ``shoebox cat``: a local path, or a URL
+    with its scheme (``s3://bucket/key``, not the file system's bare ``bucket/key``)."""
+    unstrip = getattr(source.fs, "unstrip_protocol", None)
+    if unstrip is None or getattr(source.fs, "protocol", None) in ("file", ("file", "local")):
+        return source.path
+    return str(unstrip(source.path))
+
+
 def describe_archive(source: Source) -> ArchiveInfo:
-    """Describe one archive from its headers (see the module docstring)."""
+    """Describe one archive from its headers (see the module docstring). A file the process
+    may not read raises :class:`PermissionError`: a file-system problem, not damage."""
     size = source.size
+    path = location(source)
     try:
         opened = open_archive(source)
+    except PermissionError:
+        raise
     except (OSError, ShoeboxError, EOFError, ValueError) as exc:
-        return ArchiveInfo(source.path, size, "unreadable", format="?", problem=str(exc))
+        return ArchiveInfo(path, size, "unreadable", format="?", problem=str(exc))
     with opened:
         try:
-            return _describe(opened, size)
+            return _replace(_describe(opened, size), path=path)
         except (OSError, EOFError, ValueError) as exc:
-            return _replace(ArchiveInfo(source.path, size, "damaged"), problem=str(exc))
+            return _replace(ArchiveInfo(path, size, "damaged"), problem=str(exc))
 
 
 def _describe(opened: OpenedArchive, size: int | None) -> ArchiveInfo:
@@ -241,16 +255,19 @@ def verify_archive(source: Source) -> Verdict:
 
     An in-progress file is allowed to end inside its last block or without an end marker.
     """
-    verdict = Verdict(source.path, in_progress=source.path.endswith(INPROGRESS_SUFFIX))
+    path = location(source)
+    verdict = Verdict(path, in_progress=source.path.endswith(INPROGRESS_SUFFIX))
 
     def report(offset: int, skipped: int, reason: str) -> None:
-        verdict.damage.append(Damage(source.path, offset, skipped, reason))
+        verdict.damage.append(Damage(path, offset, skipped, reason))
 
     try:
         for _ in read_archive(source, lenient=True, report=report):
             verdict.records += 1
+    except PermissionError:
+        raise  # a file-system problem for the caller, not damage
     except (OSError, ShoeboxError, EOFError, ValueError) as exc:
-        verdict.damage.append(Damage(source.path, getattr(exc, "offset", None) or 0, 0,
+        verdict.damage.append(Damage(path, getattr(exc, "offset", None) or 0, 0,
                                      getattr(exc, "reason", None) or str(exc)))
     if verdict.in_progress and verdict.damage:
         last = verdict.damage[-1]

@@ -180,7 +180,7 @@ class CallbackChain(ArchiveCallback):
                     before(index, current)
                 result = hook(current)
             except Exception as exc:
-                raise self._failure(cb, current, later, f"raised {exc!r}") from exc
+                raise self._failure(cb, current, later, _cause(exc), exc_info=True) from exc
             if result is not None:
                 try:
                     new_name = os.fspath(result)
@@ -210,22 +210,31 @@ class CallbackChain(ArchiveCallback):
     #: How a failed step is logged; a chain that retries (shipping) logs attempts lower.
     failure_log_level = logging.ERROR
 
-    def _failure(self, cb: object, path: str, later: list[object], what: str) -> CallbackError:
+    def _failure(self, cb: object, path: str, later: list[object], what: str, *,
+                 exc_info: bool = False) -> CallbackError:
+        # One line with what an operator acts on: the step, the file, the cause, what did not
+        # run. The traceback goes with the log record (shown by ``shoebox -v``).
         name = callback_name(cb)
         skipped = tuple(callback_name(c) for c in later)
-        not_run = ", ".join(skipped) if skipped else "none"
-        message = (
-            f"on_close callback {name} {what} for {path}; the file is kept as it is; "
-            f"callbacks not run: {not_run}"
-        )
+        message = f"on_close step {name} failed for {path}: {what}; the file is kept"
+        if skipped:
+            message += f" (not run: {', '.join(skipped)})"
         logger.log(
             self.failure_log_level,
             "%s",
             message,
-            exc_info=what.startswith("raised"),
+            exc_info=exc_info,
             extra={"callback": name, "archive": path, "skipped": skipped},
         )
         return CallbackError(message, callback=name, path=path, skipped=skipped)
+
+
+def _cause(exc: BaseException) -> str:
+    """``OSError: the store is down``: the exception's type and first line, never a repr."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 200:
+        text = text[:197] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _not_a_callback(obj: object) -> str:

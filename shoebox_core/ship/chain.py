@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._fsutil import INPROGRESS_SUFFIX
-from ..errors import CallbackError, JournalConflict
+from ..errors import CallbackError, ConfigError, JournalConflict
 from ..ship.callbacks import CallbackChain, CallbackSpec, callback_name
 from ..ship.journal import (
     Journal,
@@ -38,8 +38,8 @@ from ..ship.journal import (
     save_journal,
 )
 
-__all__ = ["JournalConflict", "ShippingChain", "ShippingStats", "StepMismatch",
-           "pending_archives"]
+__all__ = ["ENDS_THE_CHAIN", "JournalConflict", "ShippingChain", "ShippingStats", "StepMismatch",
+           "local_effect", "order_problem", "pending_archives"]
 
 log = logging.getLogger("shoebox")
 
@@ -50,6 +50,37 @@ _ACTIVE_LOCK = threading.Lock()
 
 #: A journal recording other steps than this chain's is a :class:`JournalConflict` too.
 StepMismatch = JournalConflict
+
+
+#: Declared effects on the local file (a step's ``local_effect``) after which nothing may run:
+#: the file is deleted (``delete``, a transfer with ``remove_local``) or handed over elsewhere
+#: (``move``). Any other value (or none) leaves a file for the next step.
+ENDS_THE_CHAIN = {"removes": "deletes the local file", "moves": "moves the file away"}
+
+
+def local_effect(step: object) -> str | None:
+    """What ``step`` declares it does to the local file it is given (its ``local_effect``
+    attribute: ``"removes"``, ``"moves"``...), None when it declares nothing."""
+    effect = getattr(step, "local_effect", None)
+    return effect if isinstance(effect, str) else None
+
+
+def order_problem(
+    steps: list[object] | tuple[object, ...], name: Callable[[int], str] | None = None
+) -> str | None:
+    """Why the on-close ``steps`` cannot run in this order (a step after one that deletes or moves
+    the file away would run on nothing, or on a file another owner took), else None.
+    ``name(index)`` says how to call a step in the message (default: its name)."""
+    def called(index: int) -> str:
+        return name(index) if name is not None else repr(callback_name(steps[index]))
+
+    for index, step in enumerate(steps[:-1]):
+        effect = local_effect(step)
+        if effect in ENDS_THE_CHAIN:
+            later = ", ".join(called(i) for i in range(index + 1, len(steps)))
+            return (f"{called(index)} {ENDS_THE_CHAIN[effect]}, so the step(s) after it "
+                    f"({later}) would run on a file that is not there: put it last")
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,9 @@ class ShippingChain(CallbackChain):
         self, callbacks: CallbackSpec = None, *, journal: bool = True, clock: Any = None
     ) -> None:
         super().__init__(callbacks)
+        problem = order_problem(self.close_steps)
+        if problem is not None:
+            raise ConfigError(f"on-close chain refused: {problem}")
         self.journaled = bool(journal) and bool(self.close_steps)
         self._time: Callable[[], float] | None = getattr(clock, "time", None)
         self._conflicts: set[str] = set()

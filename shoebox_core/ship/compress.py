@@ -128,6 +128,8 @@ class _CompressingCallback(ArchiveCallback):
 
     codec = ""
     suffix = ""
+    #: The file is replaced by a compressed copy (its new name goes to the next step).
+    local_effect = "compresses"
 
     def __init__(self, *, keep_original: object = False) -> None:
         super().__init__()

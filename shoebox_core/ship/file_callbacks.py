@@ -28,6 +28,8 @@ class MoveCallback(ArchiveCallback):
     """
 
     name = "move"
+    #: The file leaves the writer's directory for another owner: no later step may run on it.
+    local_effect = "moves"
 
     def __init__(self, *, directory: str | os.PathLike[str], create: object = True) -> None:
         super().__init__()
@@ -175,6 +177,8 @@ class DeleteCallback(ArchiveCallback):
     """On close, delete the archive. Put it last: later callbacks would find no file."""
 
     name = "delete"
+    #: The file is gone afterwards: no later step may run on it.
+    local_effect = "removes"
 
     def __init__(self) -> None:
         super().__init__()

@@ -52,6 +52,12 @@ class PendingFile:
     active: bool | None
     remote: str | None
 
+    @property
+    def stale(self) -> bool:
+        """True for a file whose writer is gone: left ``"writing"`` by a process that no longer
+        runs on this host (a crash); ``shoebox recover`` seals it."""
+        return self.state == "writing" and self.active is False
+
 
 @dataclass(frozen=True)
 class DirectoryStatus:
@@ -64,8 +70,13 @@ class DirectoryStatus:
 
     @property
     def writing(self) -> int:
-        """Archives still being written (or whose writer died before sealing them)."""
-        return sum(1 for f in self.files if f.state == "writing")
+        """Archives being written by a live writer (or by one on another host)."""
+        return sum(1 for f in self.files if f.state == "writing" and not f.stale)
+
+    @property
+    def stale(self) -> int:
+        """Archives left in progress by a writer that is gone (``shoebox recover`` seals them)."""
+        return sum(1 for f in self.files if f.stale)
 
     @property
     def waiting(self) -> int:
@@ -92,11 +103,12 @@ class DirectoryStatus:
         return {
             "directory": self.directory,
             "writing": self.writing,
+            "stale": self.stale,
             "waiting": self.waiting,
             "failed": self.failed,
             "oldest_age": round(self.oldest_age, 3),
             "pending_bytes": self.pending_bytes,
-            "files": [asdict(f) for f in self.files],
+            "files": [{**asdict(f), "stale": f.stale} for f in self.files],
             "unreadable": [{"path": p, "reason": r} for p, r in self.unreadable],
         }
 
@@ -175,6 +187,8 @@ def format_status(status: DirectoryStatus, *, verbose: bool = False) -> str:
         f"{status.directory}: {status.waiting} sealed file(s) not finished ({status.failed} "
         f"failed, {status.pending_bytes:,} bytes, oldest {_age(status.oldest_age)}), "
         f"{status.writing} being written"
+        + (f", {status.stale} stale (writer gone: shoebox recover seals them)"
+           if status.stale else "")
     ]
     for f in status.files:
         step = f"next: {f.next_step}" if f.next_step else "done"
@@ -183,8 +197,9 @@ def format_status(status: DirectoryStatus, *, verbose: bool = False) -> str:
         where += "" if f.size is not None else "(missing)"
         extra = f", {f.attempts} failed attempt(s)" if f.attempts else ""
         activity = "" if f.active is False else " [active]" if f.active else " [other host]"
+        state = "stale" if f.stale else f.state
         lines.append(
-            f"  {f.state:<7} {os.path.basename(f.archive)}  {progress}, {step}{extra}, "
+            f"  {state:<7} {os.path.basename(f.archive)}  {progress}, {step}{extra}, "
             f"{_age(f.age)} old, now {where}{activity}"
         )
         if f.remote:

@@ -154,6 +154,11 @@ class Transfer(ArchiveCallback):
                 options[name] = value
         return options
 
+    @property
+    def local_effect(self) -> str | None:
+        """``"removes"`` with ``remove_local`` (no later step may run on the file), else None."""
+        return "removes" if self.remove_local else None
+
     # -- the file system ------------------------------------------------------------------------
     def make_filesystem(self) -> tuple[Any, str]:
         """Override: return ``(filesystem, root_path)`` for ``self.url``. Called once, lazily."""

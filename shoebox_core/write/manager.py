@@ -8,6 +8,7 @@ This module holds the lifecycle: open lazily, move records in, seal, tick, close
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -64,8 +65,20 @@ class WritingRollManager(RecordIntake):
     ``on_shipping_event`` receives each :class:`~shoebox_core.ship.background.ShippingEvent`;
     :meth:`shipping_stats` gives the counters.
 
+    Partitions: with ``partition_by`` (metadata field names) the writer keeps one active archive
+    per value, at most ``max_partitions`` open (the least recently written sealed first), so
+    every archive holds one partition; see :mod:`shoebox_core.write.partition`.
+
     Thread-safe: writes from several threads are serialised by a lock.
     """
+
+    def __new__(cls, *args: Any, partition_by: Any = None, **kwargs: Any) -> Any:
+        # partition_by: one writer per partition value (see shoebox_core.write.partition).
+        if partition_by is not None:
+            from .partition import PartitionedWriter
+
+            return PartitionedWriter(*args, partition_by=partition_by, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -90,6 +103,8 @@ class WritingRollManager(RecordIntake):
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         close_timeout: float | None = None,
         on_shipping_event: Any = None,
+        partition_by: Sequence[str] | None = None,
+        max_partitions: int = 16,
     ) -> None:
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
@@ -386,3 +401,8 @@ class WritingRollManager(RecordIntake):
             f"WritingRollManager({self.filename_template!r}, {self.roll_checker!r}, "
             f"directory={self.directory!r})"
         )
+
+
+# Called as __init__ says (__new__ only diverts partition_by): what config checks read.
+_params = list(inspect.signature(WritingRollManager.__init__).parameters.values())[1:]
+WritingRollManager.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]

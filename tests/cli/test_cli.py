@@ -193,7 +193,8 @@ def test_a_line_that_is_not_json_stops_the_write_and_keeps_what_came_before(
     result = shoebox("write", "-c", str(config), "in.jsonl", "--skip-invalid", cwd=tmp_path)
     assert result.returncode == EXIT_OK
     assert "skipped in.jsonl:4: not a JSON line" in result.stderr
-    assert "skipped 1 lines that are not JSON" in result.stderr
+    assert "wrote 5 records into 1 archive in archive; skipped 1 line that is not JSON" \
+        in result.stderr
     assert shoebox("cat", "-c", str(config), "--count", cwd=tmp_path).stdout == "8\n"
 
 
@@ -232,7 +233,7 @@ def test_a_failing_on_close_step_exits_3(tmp_path: Path) -> None:
                                      '[[on_close]]\nplugin = "move"\ndirectory = "blocker/sub"\n')
     result = shoebox("write", "-c", "p.toml", cwd=tmp_path, stdin="{}\n")
     assert result.returncode == EXIT_PIPELINE
-    assert "on_close callback move raised" in result.stderr
+    assert "on_close step move failed for " in result.stderr
     assert "Traceback" not in result.stderr
     assert "x_000000.events" in os.listdir(tmp_path / "archive")  # kept
 
@@ -321,7 +322,7 @@ def test_verify_reports_each_damage_with_file_and_offset(tmp_path: Path, layout:
     bad = shoebox("verify", "v_*.events", cwd=tmp_path)
     assert bad.returncode == EXIT_DATA
     assert f"DAMAGED  ./{path} at byte {block['offset']}: block checksum mismatch" in bad.stdout
-    assert "1 of 1 archives damaged (40 good records read)" in bad.stderr
+    assert "1 of 1 archive damaged (40 good records read)" in bad.stderr
     strict = shoebox("cat", "v_*.events", "--count", cwd=tmp_path)
     assert strict.returncode == EXIT_DATA
     assert f"./{path} at byte {block['offset']}: block checksum mismatch" in strict.stderr
@@ -377,7 +378,7 @@ def test_recover_finishes_the_steps_a_failed_chain_left(tmp_path: Path) -> None:
         EXIT_PIPELINE
     assert "x_000000.events.gz" in os.listdir(tmp_path / "archive")  # gzip done, move not
     without = shoebox("recover", "archive", cwd=tmp_path)
-    assert "1 sealed archives have on-close steps pending; give -c CONFIG" in without.stderr
+    assert "1 sealed archive with on-close steps pending; give -c CONFIG" in without.stderr
     (tmp_path / "blocker").unlink()
     result = shoebox("recover", "-c", "p.toml", cwd=tmp_path)
     assert result.returncode == EXIT_OK, result.stderr
@@ -468,7 +469,7 @@ def test_status_reports_unfinished_shipping_and_exits_by_outcome(tmp_path: Path)
     with pytest.raises(CallbackError):
         writer.close()
     done = shoebox("status", str(archive_dir), cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == EXIT_PIPELINE, done.stderr
     assert "1 sealed file(s) not finished (1 failed" in done.stdout
     as_json = shoebox("status", str(archive_dir), "--json", cwd=tmp_path)
     assert json.loads(as_json.stdout)["failed"] == 1
@@ -476,4 +477,4 @@ def test_status_reports_unfinished_shipping_and_exits_by_outcome(tmp_path: Path)
     clean = shoebox("status", str(archive_dir), cwd=tmp_path)
     assert clean.returncode == 0 and "0 sealed file(s) not finished" in clean.stdout
     missing = shoebox("status", str(tmp_path / "nope"), cwd=tmp_path)
-    assert missing.returncode == 2 and "not a directory" in missing.stderr
+    assert missing.returncode == EXIT_USAGE and "nope: no such directory" in missing.stderr
