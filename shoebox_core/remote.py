@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_READ_TIMEOUT",
     "RemoteError",
     "as_remote_error",
+    "check_remote",
     "open_remote",
     "remote_errors",
     "remote_options",
@@ -115,8 +116,30 @@ def _first_line(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+def _endpoint(error: BaseException) -> str:
+    """`` at scheme://host:port`` of the request that failed, when the error says ("" if not)."""
+    from urllib.parse import urlsplit
+
+    for exc in _chain(error):
+        kwargs = getattr(exc, "kwargs", None)
+        url = kwargs.get("endpoint_url") if isinstance(kwargs, Mapping) else None
+        if isinstance(url, str) and "://" in url:
+            parts = urlsplit(url)
+            return f" at {parts.scheme}://{parts.netloc}"
+    return ""
+
+
 def _classify(error: BaseException) -> tuple[str, bool] | None:
     """``(cause, permanent)`` for a store failure, None for anything else (a local problem)."""
+    found = _cause(error)
+    if found is None:
+        return None
+    cause, permanent = found
+    return cause.replace("cannot connect", "cannot connect" + _endpoint(error), 1).replace(
+        "no answer", "no answer" + _endpoint(error), 1), permanent
+
+
+def _cause(error: BaseException) -> tuple[str, bool] | None:
     names = {type(e).__name__ for e in _chain(error)}
     for exc in _chain(error):
         name = type(exc).__name__
@@ -142,6 +165,8 @@ def _classify(error: BaseException) -> tuple[str, bool] | None:
         if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == \
                 errno.ECONNREFUSED:
             return "cannot connect (connection refused)", False
+        if isinstance(exc, socket.gaierror) or "Name or service not known" in str(exc):
+            return "cannot connect (host name not found)", False
     for exc in _chain(error):
         name = type(exc).__name__
         if name in ("ConnectTimeoutError", "ConnectTimeout") or (
@@ -152,7 +177,7 @@ def _classify(error: BaseException) -> tuple[str, bool] | None:
             return "no answer (timed out)", False
         if name in ("EndpointConnectionError", "ClientConnectorError", "NewConnectionError") \
                 or isinstance(exc, socket.gaierror):
-            return f"cannot connect ({_first_line(str(exc), 100)})", False
+            return "cannot connect", False
         if name in ("ConnectionClosedError", "ServerDisconnectedError", "ClientOSError",
                     "ClientPayloadError", "RemoteDisconnected", "ProtocolError") or \
                 isinstance(exc, ConnectionError):
@@ -194,3 +219,21 @@ def remote_errors(url: str) -> Iterator[None]:
         if error is None:
             raise
         raise error from exc
+
+
+def check_remote(transfer: Any) -> str:
+    """Reach ``transfer``'s store as an upload would: build its file system (credentials), make
+    its bucket or container ready (created if its options say so), write a small test object
+    under its prefix and remove it. Returns what was checked; raises :class:`RemoteError`."""
+    import uuid
+
+    url = transfer.url
+    with remote_errors(url):
+        transfer.prepare_remote()
+        probe = transfer.remote_path(f".shoebox-check-{uuid.uuid4().hex}")
+        try:
+            transfer.fs.pipe_file(probe, b"shoebox connection check\n")
+        except FileNotFoundError as exc:
+            raise RemoteError(url, "no such bucket or container", permanent=True) from exc
+        transfer.fs.rm_file(probe)
+    return "credentials accepted, test object written and removed"

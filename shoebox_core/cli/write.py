@@ -7,12 +7,14 @@ import dataclasses
 import gzip
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
 from ..cli._common import (
     EXIT_DATA,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PIPELINE,
     EXIT_USAGE,
@@ -26,6 +28,7 @@ from ..cli._common import (
 __all__ = ["add_parser", "run"]
 
 _SHOWN_SKIPS = 10  # skipped lines reported one by one; the rest are only counted
+_GRACE = 30.0  # seconds close() waits for shipping when the config sets no close_timeout
 _BOM = b"\xef\xbb\xbf"
 
 DESCRIPTION = """\
@@ -34,6 +37,12 @@ payload is the line exactly as given (without the newline), its metadata is chos
 parsed object by --fields and --metadata (or the config's [input] table). Blank lines are
 ignored; a line that is not JSON stops the command (exit 1) unless --skip-invalid. Files ending
 in .gz or .zst are decompressed; "-" (or no FILE) reads stdin.
+
+At start, files a previous run left unshipped are resumed (even with no input: shoebox write -c
+CONFIG </dev/null). While the remote is down, one file probes and the others wait; the command
+says what waits and when it tries next. At the end of the input (or on Ctrl-C or SIGTERM) the
+active file is sealed and shipping gets the grace time ([writer] close_timeout, default 30 s);
+files still unshipped then stay on disk with their journals, and the command says so (exit 3).
 """
 
 EPILOG = """\
@@ -70,6 +79,10 @@ def add_parser(sub: Any) -> None:
                         help="skip lines that are not JSON (reported on stderr) instead of "
                         "stopping")
     parser.add_argument("-d", "--directory", help="write here instead of the config's directory")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve the writer's counters in the Prometheus text format on "
+                        "http://127.0.0.1:PORT/metrics (needs shoebox-core[metrics]; default: "
+                        "the config's [writer] metrics_port)")
     add_progress(parser)
     parser.set_defaults(func=run)
 
@@ -155,10 +168,19 @@ def run(args: argparse.Namespace) -> int:
                    desc="write")
     written = skipped = 0
     failure: CommandError | None = None
-    writer = pipeline.open_writer()
+    interrupted = False
+    overrides: dict[str, Any] = {"on_shipping_event": lambda event: _shipping_news(args, event)}
+    if "close_timeout" not in pipeline.writer_settings:
+        overrides["close_timeout"] = _GRACE
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
+    writer = pipeline.open_writer(**overrides)
+    _WRITERS[:] = [writer]
     loads = json.loads
     write = writer.write
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
+        writer.start()  # files a previous run left unshipped: resumed now, input or not
         for name in names:
             shown = "<stdin>" if name == "-" else name
             stream = _open_input(name)
@@ -199,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
                     stream.close()
     except CommandError as exc:
         failure = exc
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (systemd, Kubernetes): seal, ship, exit
+        interrupted = True
     finally:
         bar.close()
         try:
@@ -206,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
             callback_error = None
         except CallbackError as exc:
             callback_error = exc
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     files = len(writer.sealed)
     summary = (f"wrote {written:,} records into {files} archive{'s' * (files != 1)} in "
                f"{writer.directory}")
@@ -214,13 +240,52 @@ def run(args: argparse.Namespace) -> int:
     say(args, summary)
     if failure is not None:
         print(f"shoebox write: {failure}", file=sys.stderr)
-    if callback_error is not None:
+    unshipped = _unshipped(args, writer)
+    if callback_error is not None and not unshipped:
         print(f"shoebox write: {callback_error}", file=sys.stderr)
-        return EXIT_PIPELINE
-    return failure.code if failure is not None else EXIT_OK
+    if interrupted:
+        print("shoebox write: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if failure is not None:
+        return failure.code
+    return EXIT_PIPELINE if callback_error is not None or unshipped else EXIT_OK
 
 
 def _reason(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at column {exc.colno}"
     return str(exc)
+
+
+_WRITERS: list[Any] = []  # the writer of this command, for the shipping news
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM: stop as Ctrl-C does (a second one ends the process at once)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def _shipping_news(args: argparse.Namespace, event: Any) -> None:
+    """Tell the operator what waits while the remote is down (one line per failed probe)."""
+    if event.kind != "waiting" or not _WRITERS:
+        return
+    backlog = _WRITERS[0].shipping_stats().backlog
+    delay = event.delay or 0.0
+    say(args, f"{backlog} file{'s' * (backlog != 1)} waiting to ship, next try in "
+        f"{delay:.{0 if delay >= 10 else 1}f} s ({event.error})")
+
+
+def _unshipped(args: argparse.Namespace, writer: Any) -> list[str]:
+    """Say which files were left unshipped and how they will be shipped; return them."""
+    closer = writer.closer
+    left = closer.pending() if closer is not None else []
+    if not left:
+        return left
+    cause = closer.breaker.cause
+    why = f" ({cause})" if cause is not None else ""
+    config = f" -c {args.config}" if args.config else ""
+    say(args, f"{len(left)} file{'s' * (len(left) != 1)} not shipped{why}; they stay in "
+        f"{writer.directory} with their journals and are shipped by the next "
+        f"'shoebox write{config}' (even with no input: </dev/null) or 'shoebox recover{config}'")
+    return left

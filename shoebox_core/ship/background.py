@@ -9,9 +9,12 @@ A failed chain is retried (:class:`RetryPolicy`: exponential backoff with jitter
 remote fills the backlog instead of failing every file in turn. A file that used up its attempts is
 kept where it is, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: it
 is tried again, with a fresh set of attempts, after a later file succeeds (the remote is back) or
-``requeue_after`` seconds. The chain itself must be resumable
-(a :class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the
-sealed name.
+``requeue_after`` seconds. While the remote is down (a transient
+:class:`~shoebox_core.errors.RemoteError`), the waits are the outage's, not each file's: the
+circuit breaker (:mod:`shoebox_core.ship.breaker`) lets one file probe and the others wait.
+Permanent refusals (no such bucket, access denied) are not retried, only tried again after a later
+success. The chain must be resumable (a :class:`~shoebox_core.ship.chain.ShippingChain` is):
+each attempt calls it again with the sealed name.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 
 from ..errors import BacklogFull, CallbackError, ConfigError, ShoeboxError
-from .breaker import CircuitBreaker, holding, outage_of
+from .breaker import CircuitBreaker, holding, outage_of, remote_cause
 from .retry import RetryPolicy, is_permanent
 
 __all__ = [
@@ -180,6 +183,15 @@ class BackgroundCloser:
                 if wait <= 0:
                     self._requeue_parked()
                     continue
+            if self._parked and self.breaker.is_open and remote_cause(
+                    self._failed.get(self._parked[0][0]) or Exception()) is not None:
+                # The remote is down: its oldest parked file probes when the breaker says.
+                probe = self.breaker.wait()
+                if probe <= 0:
+                    path, since, _ = self._parked.pop(0)
+                    self._second_chance.add(path)
+                    return path, since
+                wait = probe if wait is None else min(wait, probe)
             self._cond.wait(wait)
 
     def _requeue_parked(self) -> list[str]:
@@ -216,7 +228,9 @@ class BackgroundCloser:
                     else:
                         self._failed[path] = error
                         self.errors.append(error)
-                        if not is_permanent(error):
+                        # Not retried, but a refusal by the store (no such bucket, access
+                        # denied) is tried again after a later success: someone fixed it.
+                        if not is_permanent(error) or remote_cause(error) is not None:
                             self._parked.append((path, since, self._monotonic()))
                         events.append(ShippingEvent("failed", path, attempt, error=str(error)))
             finally:
@@ -254,7 +268,9 @@ class BackgroundCloser:
             outage = outage_of(error)
             if is_permanent(error) or attempt >= limit:
                 if outage is not None:
-                    breaker.failed(outage)
+                    delay = breaker.failed(outage)
+                    self._emit(ShippingEvent("waiting", path, attempt, error=str(outage),
+                                             delay=delay))
                 log.error("shoebox: giving up on %s after %d attempt(s): %s", path, attempt, error)
                 return path, error, attempt
             if self._abandon.is_set():

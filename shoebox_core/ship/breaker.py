@@ -24,7 +24,7 @@ from ..errors import RemoteError
 if TYPE_CHECKING:
     from .background import RetryPolicy
 
-__all__ = ["CircuitBreaker", "held_outage", "holding", "outage_of"]
+__all__ = ["CircuitBreaker", "held_outage", "holding", "outage_of", "remote_cause"]
 
 _HELD: contextvars.ContextVar[RemoteError | None] = contextvars.ContextVar(
     "shoebox_outage", default=None)
@@ -46,17 +46,21 @@ def holding(cause: RemoteError | None) -> Iterator[None]:
         _HELD.reset(token)
 
 
+def remote_cause(error: BaseException) -> RemoteError | None:
+    """The :class:`RemoteError` behind ``error``, if a store failure caused it."""
+    seen: BaseException | None = error
+    for _ in range(6):
+        if seen is None or isinstance(seen, RemoteError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def outage_of(error: BaseException) -> RemoteError | None:
     """The transient :class:`RemoteError` behind ``error`` (the store is down, slow or busy), or
     None (a permanent refusal, or no store failure at all)."""
-    seen: BaseException | None = error
-    for _ in range(6):
-        if seen is None:
-            return None
-        if isinstance(seen, RemoteError):
-            return None if seen.permanent else seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    cause = remote_cause(error)
+    return None if cause is None or cause.permanent else cause
 
 
 class CircuitBreaker:

@@ -208,6 +208,10 @@ class Transfer(ArchiveCallback):
         """Override: the multipart part size an upload of ``size`` bytes uses (None: one part)."""
         return None
 
+    def prepare_remote(self) -> None:
+        """Override: make the bucket or container ready before an upload (create it, if the
+        options say so); called before each upload, so it should remember it is done."""
+
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Override: copy the local file to ``remote`` (a file-system path), in place."""
         parent = self.fs._parent(remote)

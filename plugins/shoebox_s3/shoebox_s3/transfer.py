@@ -128,7 +128,8 @@ class S3Transfer(Transfer):
             return None
         return part
 
-    def _ensure_bucket(self) -> None:
+    def prepare_remote(self) -> None:
+        """Create the bucket if it is missing and ``create_bucket`` is set (once)."""
         if self._bucket_checked or not self.create_bucket:
             return
         if not self.fs.exists(self.bucket):
@@ -139,7 +140,7 @@ class S3Transfer(Transfer):
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Upload with s3fs (multipart when :meth:`part_size` says so), storing the checksums
         as object metadata."""
-        self._ensure_bucket()
+        self.prepare_remote()
         extra: dict[str, Any] = {}
         if self.max_concurrency is not None:
             extra["max_concurrency"] = self.max_concurrency
