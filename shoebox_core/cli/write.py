@@ -132,7 +132,13 @@ def _lines(name: str, stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     lines = iter(stream)
     while True:
         try:
-            line = next(lines)
+            _SIGNALS["reading"] = True  # a stop signal may interrupt a wait for input at once
+            try:
+                if _SIGNALS["stop"]:
+                    raise KeyboardInterrupt
+                line = next(lines)
+            finally:
+                _SIGNALS["reading"] = False
         except StopIteration:
             return
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
@@ -178,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     _WRITERS[:] = [writer]
     loads = json.loads
     write = writer.write
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    _SIGNALS.update(stop=False, reading=False)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         writer.start()  # files a previous run left unshipped: resumed now, input or not
         for name in names:
@@ -231,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
         except CallbackError as exc:
             callback_error = exc
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     files = len(writer.sealed)
     summary = (f"wrote {written:,} records into {files} archive{'s' * (files != 1)} in "
                f"{writer.directory}")
@@ -260,10 +268,18 @@ def _reason(exc: ValueError) -> str:
 _WRITERS: list[Any] = []  # the writer of this command, for the shipping news
 
 
-def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM: stop as Ctrl-C does (a second one ends the process at once)."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise KeyboardInterrupt
+_SIGNALS = {"stop": False, "reading": False}
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """Ctrl-C or SIGTERM: stop reading input, then seal and ship as at its end. Raised only
+    between records (at once while waiting for input), never inside ``write()``: a record is
+    stored whole or not at all. A second signal ends the process at once."""
+    signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else
+                  signal.default_int_handler)
+    _SIGNALS["stop"] = True
+    if _SIGNALS["reading"]:
+        raise KeyboardInterrupt
 
 
 def _shipping_news(args: argparse.Namespace, event: Any) -> None:
