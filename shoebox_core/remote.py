@@ -187,7 +187,7 @@ def _cause(error: BaseException) -> tuple[str, bool] | None:
             return f"access denied ({_first_line(exc.strerror or str(exc), 100)})", True
         text = str(exc).lower()
         if isinstance(exc, FileNotFoundError) and ("bucket" in text or "container" in text):
-            return "no such bucket or container", True
+            return f"no such bucket or container ({_first_line(str(exc), 140)})", True
     if names & {"ClientError", "BotoCoreError", "ClientException", "RequestException",
                 "ClientResponseError"}:
         return _first_line(str(error)), False
