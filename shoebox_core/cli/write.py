@@ -28,7 +28,7 @@ from ..cli._common import (
 __all__ = ["add_parser", "run"]
 
 _SHOWN_SKIPS = 10  # skipped lines reported one by one; the rest are only counted
-_GRACE = 30.0  # seconds close() waits for shipping when the config sets no close_timeout
+_GRACE = 30.0  # seconds shipping gets after Ctrl-C / SIGTERM when no close_timeout is set
 _BOM = b"\xef\xbb\xbf"
 
 DESCRIPTION = """\
@@ -40,9 +40,10 @@ in .gz or .zst are decompressed; "-" (or no FILE) reads stdin.
 
 At start, files a previous run left unshipped are resumed (even with no input: shoebox write -c
 CONFIG </dev/null). While the remote is down, one file probes and the others wait; the command
-says what waits and when it tries next. At the end of the input (or on Ctrl-C or SIGTERM) the
-active file is sealed and shipping gets the grace time ([writer] close_timeout, default 30 s);
-files still unshipped then stay on disk with their journals, and the command says so (exit 3).
+says what waits and when it tries next. At the end of the input the active file is sealed and
+shipped; on Ctrl-C or SIGTERM, the input stops between records, the active file is sealed and
+shipping gets the grace time ([writer] close_timeout, default 30 s). Files still unshipped then
+stay on disk with their journals, and the command says how they will be shipped (exit 3).
 """
 
 EPILOG = """\
@@ -176,8 +177,6 @@ def run(args: argparse.Namespace) -> int:
     failure: CommandError | None = None
     interrupted = False
     overrides: dict[str, Any] = {"on_shipping_event": lambda event: _shipping_news(args, event)}
-    if "close_timeout" not in pipeline.writer_settings:
-        overrides["close_timeout"] = _GRACE
     if args.metrics_port is not None:
         overrides["metrics_port"] = args.metrics_port
     writer = pipeline.open_writer(**overrides)
@@ -230,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
         failure = exc
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (systemd, Kubernetes): seal, ship, exit
         interrupted = True
+        if writer.close_timeout is None:
+            writer.close_timeout = _GRACE  # shipping gets the grace time, not forever
     finally:
         bar.close()
         try:
