@@ -193,7 +193,7 @@ def test_write_says_what_waits_and_how_it_will_be_shipped_then_a_restart_resumes
     path = config(tmp_path, moto.endpoint_url, "resumed", secret=moto.secret,
                   create_bucket=True,
                   writer="retry = {initial_delay = 0.2, max_delay = 0.5, max_attempts = 2}\n"
-                  "close_timeout = 5\n")
+                  "close_timeout = 60\n")
     moto.stop()
     first = subprocess.run([sys.executable, "-m", "shoebox_core", "write", "-c", str(path)],
                            input=lines(5), capture_output=True, text=True, env=environment(),
