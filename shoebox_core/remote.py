@@ -155,12 +155,12 @@ def _cause(error: BaseException) -> tuple[str, bool] | None:
                 return f"the store is busy or failing ({code or status})", False
         if name in ("NoCredentialsError", "PartialCredentialsError"):
             return "no credentials (give key and secret, a profile, or AWS_ACCESS_KEY_ID)", True
-        status = getattr(exc, "http_status", None)  # swiftclient's ClientException
-        if isinstance(status, int) and status:
-            if status in (401, 403):
-                return f"access denied or bad credentials (Swift said {status})", True
-            if status >= 500:
-                return f"the store is failing (Swift said {status})", False
+        swift = getattr(exc, "http_status", None)  # swiftclient's ClientException
+        if isinstance(swift, int) and swift:
+            if swift in (401, 403):
+                return f"access denied or bad credentials (Swift said {swift})", True
+            if swift >= 500:
+                return f"the store is failing (Swift said {swift})", False
     for exc in _chain(error):
         if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == \
                 errno.ECONNREFUSED:

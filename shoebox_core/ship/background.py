@@ -25,9 +25,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from ..errors import BacklogFull, CallbackError, ConfigError, ShoeboxError
+from ..errors import BacklogFull, CallbackError, ShoeboxError
 from .breaker import CircuitBreaker, holding, outage_of, remote_cause
 from .retry import RetryPolicy, is_permanent
 

@@ -38,7 +38,7 @@ def held_outage() -> RemoteError | None:
 
 @contextlib.contextmanager
 def holding(cause: RemoteError | None) -> Iterator[None]:
-    """Run a chain with its remote steps failing at once with ``cause`` (see :func:`held_outage`)."""
+    """Run a chain with its remote steps failing at once with ``cause`` (:func:`held_outage`)."""
     token = _HELD.set(cause)
     try:
         yield

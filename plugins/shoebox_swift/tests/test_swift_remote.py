@@ -72,8 +72,9 @@ def test_bad_credentials_are_not_retried(swift_server: Any, tmp_path: Path) -> N
 def test_a_frozen_swift_proxy_is_left_after_the_timeout(
     frozen_endpoint: FrozenServer, tmp_path: Path
 ) -> None:
-    transfer = SwiftTransfer(url="swift://c/p", auth_url=f"{frozen_endpoint.endpoint_url}/auth/v1.0",
-                             user="u", key="k", timeout=1, storage_options={"use_env": False})
+    auth_url = f"{frozen_endpoint.endpoint_url}/auth/v1.0"
+    transfer = SwiftTransfer(url="swift://c/p", auth_url=auth_url, user="u", key="k", timeout=1,
+                             storage_options={"use_env": False})
     archive = tmp_path / "f.events"
     with WritingRollManager("f.events", None, str(tmp_path)) as writer:
         writer.write({}, "x")

@@ -2,9 +2,9 @@
 
 A pytest plugin: ``pytest_plugins = ["shoebox_core.testing.servers"]`` offers the fixtures
 ``moto_server`` / ``moto`` (:mod:`.moto`), ``swift_server`` (:mod:`.swift`), and
-``dead_endpoint`` / ``frozen_endpoint`` (:mod:`.silent`: nothing listening; never answering). Each server is a
-separate process started once per session and stopped by PID at its end. moto needs
-``moto[server]`` and Swift needs ``swift`` installed (the ``test`` extra of shoebox-core).
+``dead_endpoint`` / ``frozen_endpoint`` (:mod:`.silent`: nothing listening; never answering).
+Each server is a separate process started once per session and stopped by PID at its end. moto
+needs ``moto[server]`` and Swift needs ``swift`` installed (the ``test`` extra of shoebox-core).
 """
 
 from __future__ import annotations
