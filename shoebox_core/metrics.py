@@ -16,7 +16,8 @@ Exposed (all prefixed ``shoebox_``):
 ``bytes_shipped_total``             counter bytes uploaded and verified
 ``files_failed_total``              counter on-close chains that gave up (kept, tried again later)
 ``shipping_retries_total``          counter attempts that followed a failure
-``shipping_backlog_files``          gauge   sealed files waiting for (or in) their on-close chain
+``shipping_backlog_files``          gauge   sealed files waiting for (or in) their on-close chain,
+                                            those given up for now included
 ``shipping_oldest_waiting_seconds`` gauge   how long the oldest of them has waited
 ``remote_down``                     gauge   1 while the remote is down (the breaker is open)
 =================================== ======= ====================================================
@@ -53,6 +54,8 @@ class WriterCollector:
         shipping = writer.shipping_stats()
         closer = getattr(writer, "closer", None)
         down = 1.0 if closer is not None and closer.breaker.is_open else 0.0
+        # Parked files (given up for now, tried again later) wait too.
+        backlog = shipping.backlog + (closer.stats().parked if closer is not None else 0)
         counters = (
             ("records_written", "Records stored by the writer", written["records"]),
             ("bytes_written", "Bytes of archive written", written["bytes"]),
@@ -68,7 +71,7 @@ class WriterCollector:
             yield CounterMetricFamily(f"shoebox_{name}", text, value=float(value))
         gauges = (
             ("shipping_backlog_files", "Sealed files waiting for their on-close chain",
-             shipping.backlog),
+             backlog),
             ("shipping_oldest_waiting_seconds", "Age of the oldest file waiting to ship",
              shipping.oldest_age),
             ("remote_down", "1 while the remote is down (one file probes, the others wait)",

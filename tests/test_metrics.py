@@ -66,7 +66,7 @@ def test_an_applications_writer_serves_true_counters(tmp_path: Path) -> None:
                 if n.endswith(".events"))
     assert now["shoebox_bytes_written_total"] >= sizes
     assert now["shoebox_bytes_shipped_total"] > 0
-    assert now["shoebox_shipping_backlog_files"] == 0
+    assert now["shoebox_shipping_backlog_files"] == 1, "the damaged one waits to be tried again"
     assert now["shoebox_remote_down"] == 0
     with pytest.raises(CallbackError) as caught:
         writer.close()
@@ -104,3 +104,35 @@ def test_shoebox_write_serves_metrics_while_it_runs(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)  # closes stdin: the input ends
     assert process.returncode == 0, stderr
     assert sorted(os.listdir(tmp_path / "remote")) == [f"w_{i:06d}.events" for i in range(3)]
+
+
+class DownTransfer(Transfer):
+    """A memory:// transfer whose store refuses every connection."""
+
+    def remote_info(self, remote: str) -> Any:
+        raise ConnectionRefusedError("connection refused")
+
+
+def test_while_the_remote_is_down_the_metrics_say_so(tmp_path: Path) -> None:
+    transfer = DownTransfer(url=f"memory://metrics/{uuid.uuid4().hex}")
+    writer = WritingRollManager("d_{seq}.events", CountRollChecker(roll_records=1),
+                                str(tmp_path), [transfer], metrics_port=0,
+                                retry={"max_attempts": 2, "initial_delay": 0.05,
+                                       "max_delay": 30, "multiplier": 100, "jitter": 0})
+    for i in range(3):
+        writer.write({}, f"record {i}")
+    closer = writer.closer
+    assert closer is not None
+    deadline = time.monotonic() + 60
+    while closer.stats().parked < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    now = scrape(writer.metrics_server.server_port)
+    assert now["shoebox_remote_down"] == 1
+    assert now["shoebox_shipping_backlog_files"] == 3
+    assert now["shoebox_shipping_oldest_waiting_seconds"] > 0
+    assert now["shoebox_shipping_retries_total"] >= 1
+    assert now["shoebox_files_shipped_total"] == 0
+    writer.close_timeout = 1
+    with pytest.raises(CallbackError, match="connection refused"):
+        writer.close()

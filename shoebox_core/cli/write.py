@@ -287,7 +287,8 @@ def _shipping_news(args: argparse.Namespace, event: Any) -> None:
     """Tell the operator what waits while the remote is down (one line per failed probe)."""
     if event.kind != "waiting" or not _WRITERS:
         return
-    backlog = _WRITERS[0].shipping_stats().backlog
+    closer = _WRITERS[0].closer
+    backlog = len(closer.pending()) if closer is not None else 1
     delay = event.delay or 0.0
     say(args, f"{backlog} file{'s' * (backlog != 1)} waiting to ship, next try in "
         f"{delay:.{0 if delay >= 10 else 1}f} s ({event.error})")
