@@ -225,6 +225,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(pending)
                 if stream is not sys.stdin.buffer:
                     stream.close()
+        if _SIGNALS["stop"]:  # the signal came as the input ended: still a stop, not an end
+            raise KeyboardInterrupt
     except CommandError as exc:
         failure = exc
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (systemd, Kubernetes): seal, ship, exit

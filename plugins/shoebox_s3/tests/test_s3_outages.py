@@ -249,7 +249,10 @@ def test_sigterm_seals_ships_and_exits_as_ctrl_c_does(moto: MotoServer, tmp_path
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)  # stdin stays open: only the signal ends it
-    _, stderr = process.communicate(timeout=60)
+    process.wait(60)
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    process.stdin.close()
     assert process.returncode == 130, stderr
     *_, summary, last = stderr.strip().splitlines()
     assert last == "shoebox write: interrupted"
