@@ -13,6 +13,7 @@ message can say what went wrong, where, and what to do next. Which to catch for 
     |   +-- TransferError         an upload failed or could not be checked; the local file is kept
     |       +-- VerificationError the remote copy differs from the local file
     |       +-- ObjectNameError   no safe object name for this archive (retrying cannot help)
+    +-- RemoteError               a bucket or container cannot be reached or used (url, cause)
     +-- CallbackError             an on-open / on-close step failed (callback, path, skipped)
     |   +-- JournalConflict       the archive's journal belongs to another chain or archive
     +-- RecordTooLarge            a record is larger than ``max_record_bytes`` (also ValueError)
@@ -41,6 +42,7 @@ __all__ = [
     "ObjectNameError",
     "PluginError",
     "RecordTooLarge",
+    "RemoteError",
     "ShoeboxError",
     "TransferError",
     "TruncatedArchive",
@@ -106,6 +108,20 @@ class ObjectNameError(TransferError, ValueError):
     the prefix. Retrying cannot help (``permanent``): the archive is kept and reported."""
 
     permanent = True
+
+
+class RemoteError(ShoeboxError):
+    """A remote store (``url``) could not be reached or used; ``cause`` says why in a few words.
+
+    ``permanent`` is True when retrying cannot help (no such bucket or container, access denied,
+    bad or missing credentials) and False for a store that is down, slow or busy.
+    """
+
+    def __init__(self, url: str, cause: str, *, permanent: bool = False) -> None:
+        self.url = url
+        self.cause = cause
+        self.permanent = permanent
+        super().__init__(f"{url}: {cause}")
 
 
 class CallbackError(ShoeboxError):

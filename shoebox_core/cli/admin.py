@@ -126,6 +126,9 @@ def add_parsers(sub: Any) -> None:
     )
     check.add_argument("config", metavar="CONFIG", help="the config file (TOML)")
     check.add_argument("--json", action="store_true", help="print the pipeline as JSON")
+    check.add_argument("--connect", action="store_true",
+                       help="also reach every remote the config names: credentials, the bucket "
+                       "or container, a test object written and removed; exit 3 if any fails")
     check.set_defaults(func=run_config_check)
     example = actions.add_parser(
         "example", help="print an example config to start from",
@@ -235,7 +238,27 @@ def run_config_check(args: argparse.Namespace) -> int:
         print(f"{pipeline.source}: ok")
     for warning in pipeline.warnings:
         print(f"shoebox config: warning: {warning}", file=sys.stderr)
-    return EXIT_OK
+    return _connect(pipeline) if args.connect else EXIT_OK
+
+
+def _connect(pipeline: Any) -> int:
+    """``config check --connect``: reach each remote of the on-close steps; one line each."""
+    from ..errors import RemoteError
+    from ..remote import check_remote
+
+    failed = 0
+    for step in pipeline.on_close:
+        transfer = step.build()
+        if not hasattr(transfer, "prepare_remote"):
+            continue
+        try:
+            checked = check_remote(transfer)
+        except RemoteError as exc:
+            failed += 1
+            print(f"{transfer.url}: FAILED: {exc.cause}")
+        else:
+            print(f"{transfer.url}: ok ({checked})")
+    return EXIT_PIPELINE if failed else EXIT_OK
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -7,12 +7,14 @@ import dataclasses
 import gzip
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from typing import IO, Any, cast
 
 from ..cli._common import (
     EXIT_DATA,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PIPELINE,
     EXIT_USAGE,
@@ -27,6 +29,7 @@ from ..cli._common import (
 __all__ = ["add_parser", "run"]
 
 _SHOWN_SKIPS = 10  # skipped lines reported one by one; the rest are only counted
+_GRACE = 30.0  # seconds shipping gets after Ctrl-C / SIGTERM when no close_timeout is set
 _BOM = b"\xef\xbb\xbf"
 
 DESCRIPTION = """\
@@ -35,6 +38,13 @@ payload is the line exactly as given (without the newline), its metadata is chos
 parsed object by --fields and --metadata (or the config's [input] table). Blank lines are
 ignored; a line that is not JSON stops the command (exit 1) unless --skip-invalid. Files ending
 in .gz or .zst are decompressed; "-" (or no FILE) reads stdin.
+
+At start, files a previous run left unshipped are resumed (even with no input: shoebox write -c
+CONFIG </dev/null). While the remote is down, one file probes and the others wait; the command
+says what waits and when it tries next. At the end of the input the active file is sealed and
+shipped; on Ctrl-C or SIGTERM, the input stops between records, the active file is sealed and
+shipping gets the grace time ([writer] close_timeout, default 30 s). Files still unshipped then
+stay on disk with their journals, and the command says how they will be shipped (exit 3).
 """
 
 EPILOG = """\
@@ -71,6 +81,10 @@ def add_parser(sub: Any) -> None:
                         help="skip lines that are not JSON (reported on stderr) instead of "
                         "stopping")
     parser.add_argument("-d", "--directory", help="write here instead of the config's directory")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve the writer's counters in the Prometheus text format on "
+                        "http://127.0.0.1:PORT/metrics (needs shoebox-core[metrics]; default: "
+                        "the config's [writer] metrics_port)")
     add_progress(parser)
     parser.set_defaults(func=run)
 
@@ -120,7 +134,13 @@ def _lines(name: str, stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     lines = iter(stream)
     while True:
         try:
-            line = next(lines)
+            _SIGNALS["reading"] = True  # a stop signal may interrupt a wait for input at once
+            try:
+                if _SIGNALS["stop"]:
+                    raise KeyboardInterrupt
+                line = next(lines)
+            finally:
+                _SIGNALS["reading"] = False
         except StopIteration:
             return
         except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
@@ -156,10 +176,18 @@ def run(args: argparse.Namespace) -> int:
                    desc="write")
     written = skipped = 0
     failure: CommandError | None = None
-    writer = pipeline.open_writer()
+    interrupted = False
+    overrides: dict[str, Any] = {"on_shipping_event": lambda event: _shipping_news(args, event)}
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port
+    writer = pipeline.open_writer(**overrides)
+    _WRITERS[:] = [writer]
     loads = json.loads
     write = writer.write
+    _SIGNALS.update(stop=False, reading=False)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        writer.start()  # files a previous run left unshipped: resumed now, input or not
         for name in names:
             shown = "<stdin>" if name == "-" else name
             stream = _open_input(name)
@@ -198,8 +226,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(pending)
                 if stream is not sys.stdin.buffer:
                     stream.close()
+        if _SIGNALS["stop"]:  # the signal came as the input ended: still a stop, not an end
+            raise KeyboardInterrupt
     except CommandError as exc:
         failure = exc
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (systemd, Kubernetes): seal, ship, exit
+        interrupted = True
+        if writer.close_timeout is None:
+            writer.close_timeout = _GRACE  # shipping gets the grace time, not forever
     finally:
         bar.close()
         try:
@@ -207,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
             callback_error = None
         except CallbackError as exc:
             callback_error = exc
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     files = len(writer.sealed)
     summary = (f"wrote {plural(written, 'record')} into {plural(files, 'archive')} in "
                f"{writer.directory}")
@@ -216,13 +253,61 @@ def run(args: argparse.Namespace) -> int:
     say(args, summary)
     if failure is not None:
         print(f"shoebox write: {failure}", file=sys.stderr)
-    if callback_error is not None:
+    unshipped = _unshipped(args, writer)
+    if callback_error is not None and not unshipped:
         print(f"shoebox write: {callback_error}", file=sys.stderr)
-        return EXIT_PIPELINE
-    return failure.code if failure is not None else EXIT_OK
+    if interrupted:
+        print("shoebox write: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if failure is not None:
+        return failure.code
+    return EXIT_PIPELINE if callback_error is not None or unshipped else EXIT_OK
 
 
 def _reason(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at column {exc.colno}"
     return str(exc)
+
+
+_WRITERS: list[Any] = []  # the writer of this command, for the shipping news
+
+
+_SIGNALS = {"stop": False, "reading": False}
+
+
+def _stop(signum: int, frame: Any) -> None:
+    """Ctrl-C or SIGTERM: stop reading input, then seal and ship as at its end. Raised only
+    between records (at once while waiting for input), never inside ``write()``: a record is
+    stored whole or not at all. A second signal ends the process at once."""
+    signal.signal(signum, signal.SIG_DFL if signum == signal.SIGTERM else
+                  signal.default_int_handler)
+    _SIGNALS["stop"] = True
+    if _SIGNALS["reading"]:
+        raise KeyboardInterrupt
+
+
+def _shipping_news(args: argparse.Namespace, event: Any) -> None:
+    """Tell the operator what waits while the remote is down (one line per failed probe)."""
+    if event.kind != "waiting" or not _WRITERS:
+        return
+    closer = _WRITERS[0].closer
+    backlog = len(closer.pending()) if closer is not None else 1
+    delay = event.delay or 0.0
+    say(args, f"{backlog} file{'s' * (backlog != 1)} waiting to ship, next try in "
+        f"{delay:.{0 if delay >= 10 else 1}f} s ({event.error})")
+
+
+def _unshipped(args: argparse.Namespace, writer: Any) -> list[str]:
+    """Say which files were left unshipped and how they will be shipped; return them."""
+    closer = writer.closer
+    left = closer.pending() if closer is not None else []
+    if not left:
+        return left
+    cause = closer.breaker.cause
+    why = f" ({cause})" if cause is not None else ""
+    config = f" -c {args.config}" if args.config else ""
+    say(args, f"{len(left)} file{'s' * (len(left) != 1)} not shipped{why}; they stay in "
+        f"{writer.directory} with their journals and are shipped by the next "
+        f"'shoebox write{config}' (even with no input: </dev/null) or 'shoebox recover{config}'")
+    return left

@@ -250,17 +250,20 @@ def find_sources(
     head, name_pattern, head_is_glob = _split(pattern, directory)
     sources: list[Source] = []
     if is_url(head):
-        import fsspec
+        from ..remote import open_remote, remote_errors
 
-        fs, root = fsspec.core.url_to_fs(head, **(storage_options or {}))
-        # File systems are shared (fsspec caches instances) and some cache listings: a reader
-        # must see the objects uploaded since the last listing.
-        fs.invalidate_cache()
-        roots = fs.glob(root) if head_is_glob else [root]
+        # Bounded timeouts; a store that is down or refuses us is one RemoteError (exit 3).
+        fs, root = open_remote(head, storage_options)
+        with remote_errors(head):
+            # File systems are shared (fsspec caches instances) and some cache listings: a
+            # reader must see the objects uploaded since the last listing.
+            fs.invalidate_cache()
+            roots = fs.glob(root) if head_is_glob else [root]
         seen: set[str] = set()
         for base in roots:
             try:
-                entries = fs.ls(base, detail=True)
+                with remote_errors(head):
+                    entries = fs.ls(base, detail=True)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             for entry in entries:

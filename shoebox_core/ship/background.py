@@ -9,9 +9,12 @@ A failed chain is retried (:class:`RetryPolicy`: exponential backoff with jitter
 remote fills the backlog instead of failing every file in turn. A file that used up its attempts is
 kept where it is, reported (``errors``, ``stats().failed``, a ``"failed"`` event) and *parked*: it
 is tried again, with a fresh set of attempts, after a later file succeeds (the remote is back) or
-``requeue_after`` seconds. The chain itself must be resumable
-(a :class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the
-sealed name.
+``requeue_after`` seconds. While the remote is down (a transient
+:class:`~shoebox_core.errors.RemoteError`), the waits are the outage's, not each file's: the
+circuit breaker (:mod:`shoebox_core.ship.breaker`) lets one file probe and the others wait.
+Permanent refusals (no such bucket, access denied) are not retried, only tried again after a later
+success. The chain must be resumable (a :class:`~shoebox_core.ship.chain.ShippingChain` is):
+each attempt calls it again with the sealed name.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from ..errors import BacklogFull, CallbackError, ConfigError, ShoeboxError
-from ..options import number
+from ..errors import BacklogFull, CallbackError, ShoeboxError
+from .breaker import CircuitBreaker, holding, outage_of, remote_cause
+from .retry import RetryPolicy, is_permanent
 
 __all__ = [
     "BackgroundCloser",
@@ -40,70 +44,10 @@ log = logging.getLogger("shoebox")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How a failed on-close chain is retried.
-
-    Attempt ``n`` (from 1) that fails waits ``min(max_delay, initial_delay * multiplier **
-    (n - 1))`` seconds, reduced by up to ``jitter`` of itself at random (so that many writers do not
-    retry in step), then attempt ``n + 1`` runs; after ``max_attempts`` the file is given up for now
-    (kept and reported). A given-up file is tried again after a later file succeeds or
-    ``requeue_after`` seconds (None: only after a later success).
-    """
-
-    max_attempts: int = 5
-    initial_delay: float = 0.5
-    max_delay: float = 60.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-    requeue_after: float | None = 300.0
-
-    def __post_init__(self) -> None:
-        owner = "RetryPolicy"
-        # Coerce strings from config files, and check ranges, in place (the class is frozen).
-        set_ = object.__setattr__
-        set_(self, "max_attempts", int(number(self.max_attempts, "max_attempts", owner=owner,
-                                              integer=True)))
-        set_(self, "initial_delay", number(self.initial_delay, "initial_delay", owner=owner,
-                                           positive=False))
-        set_(self, "max_delay", number(self.max_delay, "max_delay", owner=owner, positive=False))
-        set_(self, "multiplier", number(self.multiplier, "multiplier", owner=owner))
-        set_(self, "jitter", number(self.jitter, "jitter", owner=owner, positive=False))
-        if self.requeue_after is not None:
-            set_(self, "requeue_after", number(self.requeue_after, "requeue_after", owner=owner))
-        if self.initial_delay < 0 or self.max_delay < 0:
-            raise ConfigError(f"{owner}: delays must not be negative")
-        if not 0 <= self.jitter <= 1:
-            raise ConfigError(f"{owner}: option 'jitter' must be from 0 to 1, got {self.jitter!r}")
-        if self.multiplier < 1:
-            raise ConfigError(f"{owner}: option 'multiplier' must be 1 or more")
-
-    @classmethod
-    def from_options(cls, options: RetryPolicy | Mapping[str, object] | None) -> RetryPolicy:
-        """A policy from an instance, a mapping of its fields (a config section) or None."""
-        if options is None:
-            return cls()
-        if isinstance(options, RetryPolicy):
-            return options
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"retry: unknown option {', '.join(map(repr, unknown))}; accepted: "
-                f"{', '.join(sorted(known))}"
-            )
-        return cls(**options)  # type: ignore[arg-type]
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1 for the first)."""
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** max(attempt - 1, 0))
-        draw = (rng or random).random()
-        return base * (1.0 - self.jitter * draw)
-
-
-@dataclass(frozen=True)
 class ShippingEvent:
     """Something the worker did: ``kind`` is ``"done"`` (``final`` is the name after the chain),
     ``"retry"`` (attempt ``attempt`` failed with ``error``; the next in ``delay`` seconds),
+    ``"waiting"`` (the remote is down, ``error`` says why: the backlog waits ``delay`` seconds),
     ``"failed"`` (the last attempt failed; the file is kept) or ``"requeued"`` (a failed file is
     tried again)."""
 
@@ -127,19 +71,7 @@ class CloserStats:
     attempts: int = 0  # attempts in all
     parked: int = 0  # files that used up their attempts and wait to be tried again
     requeued: int = 0  # times a parked file was tried again
-
-
-def is_permanent(error: BaseException) -> bool:
-    """True when retrying cannot help (the error, or the exception it wraps, says
-    ``permanent = True``: a bad object name, a journal of another configuration)."""
-    seen: BaseException | None = error
-    for _ in range(4):
-        if seen is None:
-            return False
-        if getattr(seen, "permanent", False):
-            return True
-        seen = seen.__cause__
-    return False
+    next_try: float = 0.0  # seconds until the next probe of a remote that is down (0: it is up)
 
 
 class BackgroundCloser:
@@ -184,6 +116,7 @@ class BackgroundCloser:
         self._on_event = on_event
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.breaker = CircuitBreaker(self.retry, monotonic=monotonic, rng=self._rng)
         self._queue: deque[tuple[str, float]] = deque()
         self._deferred: deque[tuple[str, float]] = deque()  # refused by a full backlog ("raise")
         self._parked: list[tuple[str, float, float]] = []  # (path, since, parked at)
@@ -250,6 +183,15 @@ class BackgroundCloser:
                 if wait <= 0:
                     self._requeue_parked()
                     continue
+            if self._parked and self.breaker.is_open and remote_cause(
+                    self._failed.get(self._parked[0][0]) or Exception()) is not None:
+                # The remote is down: its oldest parked file probes when the breaker says.
+                probe = self.breaker.wait()
+                if probe <= 0:
+                    path, since, _ = self._parked.pop(0)
+                    self._second_chance.add(path)
+                    return path, since
+                wait = probe if wait is None else min(wait, probe)
             self._cond.wait(wait)
 
     def _requeue_parked(self) -> list[str]:
@@ -286,7 +228,9 @@ class BackgroundCloser:
                     else:
                         self._failed[path] = error
                         self.errors.append(error)
-                        if not is_permanent(error):
+                        # Not retried, but a refusal by the store (no such bucket, access
+                        # denied) is tried again after a later success: someone fixed it.
+                        if not is_permanent(error) or remote_cause(error) is not None:
                             self._parked.append((path, since, self._monotonic()))
                         events.append(ShippingEvent("failed", path, attempt, error=str(error)))
             finally:
@@ -300,37 +244,76 @@ class BackgroundCloser:
     def _attempt_all(self, path: str) -> tuple[str, CallbackError | None, int]:
         with self._cond:
             # A parked file tried again gets one attempt: its retries were spent already.
-            limit = 1 if path in self._second_chance else self.retry.max_attempts
+            second = path in self._second_chance
+            limit = 1 if second else self.retry.max_attempts
             self._second_chance.discard(path)
+        breaker = self.breaker
+        if breaker.is_open and not second and breaker.failures >= self.retry.max_attempts \
+                and breaker.wait():
+            # The remote is down, and has been for longer than a file's attempts: this file
+            # runs its chain once with the remote steps failing at once (compression still
+            # runs), then waits with the parked ones. One file probes, the others wait.
+            with holding(breaker.cause):
+                final, error = self._try(path)
+            return final, error, 1
+        if self._pause(breaker.wait()):  # a remote that is down: wait for the next probe
+            return path, self._try_held(path), 0
         attempt = 0
         while True:
             attempt += 1
-            with self._cond:
-                self._attempts += 1
-            try:
-                return self._close(path), None, attempt
-            except CallbackError as exc:
-                error = exc
-            except Exception as exc:  # a bug in our own code: keep the worker alive, say so
-                log.exception("shoebox: on-close of %s failed", path)
-                error = CallbackError(f"on-close of {path} failed: {exc!r}", callback="?",
-                                      path=path)
-                error.__cause__ = exc
+            final, error = self._try(path)
+            if error is None:
+                breaker.succeeded()
+                return final, None, attempt
+            outage = outage_of(error)
             if is_permanent(error) or attempt >= limit:
+                if outage is not None:
+                    delay = breaker.failed(outage)
+                    self._emit(ShippingEvent("waiting", path, attempt, error=str(outage),
+                                             delay=delay))
                 log.error("shoebox: giving up on %s after %d attempt(s): %s", path, attempt, error)
                 return path, error, attempt
             if self._abandon.is_set():
                 return path, error, attempt
-            delay = self.retry.delay(attempt, self._rng)
+            # The remote is down: the wait is the outage's (the breaker's), shared by every file.
+            delay = self.retry.delay(attempt, self._rng) if outage is None else (
+                breaker.failed(outage))
             with self._cond:
                 self._retries += 1
-            self._emit(ShippingEvent("retry", path, attempt, error=str(error), delay=delay))
+            kind, why = ("retry", str(error)) if outage is None else ("waiting", str(outage))
+            self._emit(ShippingEvent(kind, path, attempt, error=why, delay=delay))
+            if self._pause(delay):
+                return path, error, attempt
+
+    def _try(self, path: str) -> tuple[str, CallbackError | None]:
+        """One attempt at ``path``'s chain: its final name, or the error."""
+        with self._cond:
+            self._attempts += 1
+        try:
+            return self._close(path), None
+        except CallbackError as exc:
+            return path, exc
+        except Exception as exc:  # a bug in our own code: keep the worker alive, say so
+            log.exception("shoebox: on-close of %s failed", path)
+            error = CallbackError(f"on-close of {path} failed: {exc!r}", callback="?", path=path)
+            error.__cause__ = exc
+            return path, error
+
+    def _try_held(self, path: str) -> CallbackError:
+        """The error of a file abandoned while the remote is down (its chain is not run)."""
+        error = CallbackError(f"{path} was waiting for the remote: {self.breaker.cause}",
+                              callback="?", path=path)
+        error.__cause__ = self.breaker.cause
+        return error
+
+    def _pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds (cut short by an abandoning :meth:`close`); True if abandoned."""
+        if delay > 0:
             if self._sleep is not None:
                 self._sleep(delay)
             else:
                 self._abandon.wait(delay)
-            if self._abandon.is_set():
-                return path, error, attempt
+        return self._abandon.is_set()
 
     def _emit(self, event: ShippingEvent) -> None:
         if self._on_event is None:
@@ -358,6 +341,7 @@ class BackgroundCloser:
                 attempts=self._attempts,
                 parked=len(self._parked),
                 requeued=self._requeued,
+                next_try=self.breaker.wait(),
             )
 
     def pending(self) -> list[str]:

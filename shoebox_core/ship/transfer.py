@@ -13,7 +13,9 @@ Nothing is uploaded twice and nothing remote is overwritten:
 * an object there with other content belongs to another archive and is never overwritten: the next
   collision name (``x~001.events``) is tried, as for local files;
 * inside a journaled chain (:mod:`shoebox_core.ship.chain`), the name is noted before uploading, so
-  a retry after an interrupted upload overwrites that same object (its own partial copy).
+  a retry after an interrupted upload overwrites that same object (its own partial copy); the note
+  is a reservation only while the object there is absent, partial or ours (:meth:`partial_copy`):
+  an object another writer put there meanwhile is kept and the next free name is used.
 
 Subclasses adapt it to a store (``shoebox-s3``, ``shoebox-swift``) by overriding the hooks marked
 "override" below; everything else (names, checks, journal notes, counters, removal) is shared. A
@@ -33,9 +35,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._fsutil import collision_name, fsync_dir
-from ..errors import ConfigError, TransferError, VerificationError
+from ..errors import ConfigError, RemoteError, TransferError, VerificationError
 from ..format.digests import CHUNK, LocalDigest, digest_file
 from ..options import boolean
+from ..remote import open_remote, remote_errors
+from ..ship.breaker import held_outage
 from ..ship.callbacks import ArchiveCallback
 from ..ship.journal import current_step
 from ..ship.object_names import ObjectNamer, archive_facts
@@ -162,10 +166,7 @@ class Transfer(ArchiveCallback):
     # -- the file system ------------------------------------------------------------------------
     def make_filesystem(self) -> tuple[Any, str]:
         """Override: return ``(filesystem, root_path)`` for ``self.url``. Called once, lazily."""
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        return fs, root
+        return open_remote(self.url, self.storage_options)
 
     @property
     def fs(self) -> Any:
@@ -211,6 +212,10 @@ class Transfer(ArchiveCallback):
     def part_size(self, size: int) -> int | None:
         """Override: the multipart part size an upload of ``size`` bytes uses (None: one part)."""
         return None
+
+    def prepare_remote(self) -> None:
+        """Override: make the bucket or container ready before an upload (create it, if the
+        options say so); called before each upload, so it should remember it is done."""
 
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Override: copy the local file to ``remote`` (a file-system path), in place."""
@@ -274,14 +279,45 @@ class Transfer(ArchiveCallback):
         self.stats.add(read_back=1)
         return "read-back" if (size, md5) == (digest.size, digest.md5) else None
 
+    def partial_copy(self, remote: str, info: RemoteInfo, digest: LocalDigest,
+                     local: str) -> bool:
+        """True if ``remote`` (which differs from the local file) is our own interrupted upload:
+        it carries our file's checksum as metadata, or it is a strict prefix of the local file. A
+        noted name is ours only then; anything else there was put by another writer."""
+        if (info.metadata or {}).get("shoebox-md5") == digest.md5:
+            return True
+        if info.size is None or info.size >= digest.size:
+            return False
+        md5 = hashlib.md5(usedforsecurity=False)
+        left = info.size
+        with self.fs.open(remote, "rb") as f:
+            while left and (chunk := f.read(min(CHUNK * 4, left))):
+                md5.update(chunk)
+                left -= len(chunk)
+        mine = hashlib.md5(usedforsecurity=False)
+        left = info.size
+        with open(local, "rb") as f:
+            while left and (chunk := f.read(min(CHUNK * 4, left))):
+                mine.update(chunk)
+                left -= len(chunk)
+        return md5.digest() == mine.digest()
+
     # -- shipping -------------------------------------------------------------------------------
     def ship(self, filename: str) -> Shipped:
         """Upload ``filename`` unless an equal copy is already there, verify it, and return where
-        it is. Never overwrites another archive's object. Raises :class:`TransferError`."""
+        it is. Never overwrites another archive's object. Raises :class:`TransferError`, or
+        :class:`~shoebox_core.errors.RemoteError` when the store cannot be reached or used."""
         local = os.fspath(filename)
         size = os.path.getsize(local)
         digest = digest_file(local, self.part_size(size))
         key = self.object_name(local)
+        held = held_outage()
+        if held is not None:  # the remote is down: the shipping worker's next probe is not due
+            raise RemoteError(self.url, f"{held.cause}; not tried, waiting for the next probe")
+        with remote_errors(self.url):
+            return self._ship(local, key, digest)
+
+    def _ship(self, local: str, key: str, digest: LocalDigest) -> Shipped:
         step = current_step()
         note = step.note if step is not None else {}
         ours = note.get("path") if note.get("phase") in ("uploading", "verified") else None
@@ -299,7 +335,7 @@ class Transfer(ArchiveCallback):
                 self.stats.add(already_present=1)
                 self._note(shipped)
                 return shipped
-            if candidate == ours:
+            if candidate == ours and self.partial_copy(candidate, info, digest, local):
                 target = candidate  # our own interrupted upload: overwrite it
                 break
             self.stats.add(collisions=1)

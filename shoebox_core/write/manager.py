@@ -63,7 +63,8 @@ class WritingRollManager(RecordIntake):
     attempts with backoff when a step is a transfer, one otherwise); ``close_timeout`` bounds how
     long ``close()`` waits for the backlog (the rest resumes at the next start);
     ``on_shipping_event`` receives each :class:`~shoebox_core.ship.background.ShippingEvent`;
-    :meth:`shipping_stats` gives the counters.
+    :meth:`shipping_stats` gives the counters; ``metrics_port`` serves them (and
+    :meth:`counters`) in the Prometheus text format (:mod:`shoebox_core.metrics`).
 
     Partitions: with ``partition_by`` (metadata field names) the writer keeps one active archive
     per value, at most ``max_partitions`` open (the least recently written sealed first), so
@@ -105,6 +106,7 @@ class WritingRollManager(RecordIntake):
         on_shipping_event: Any = None,
         partition_by: Sequence[str] | None = None,
         max_partitions: int = 16,
+        metrics_port: int | None = None,
     ) -> None:
         if compression not in ("none", "zstd"):
             raise ValueError(f"compression must be 'none' or 'zstd', got {compression!r}")
@@ -152,6 +154,12 @@ class WritingRollManager(RecordIntake):
         self._last_created = float("-inf")
         self._timer = Timer(self.tick, fallback=tick_interval, where=self.directory)
         self._last_flush = 0.0
+        self._sealed_records = self._sealed_bytes = 0
+        self.metrics_server = None
+        if metrics_port is not None:  # the Prometheus endpoint (shoebox_core.metrics)
+            from ..metrics import serve_metrics
+
+            self.metrics_server = serve_metrics(self, metrics_port)
 
     @property
     def closer(self) -> BackgroundCloser | None:
@@ -258,30 +266,41 @@ class WritingRollManager(RecordIntake):
             return self._roll()
 
     # -- opening and sealing ------------------------------------------------------------------
+    def start(self) -> None:
+        """Recover what dead writers left and resume the pending on-close chains now, instead of
+        before the first file (what a restarted process with nothing new to write needs)."""
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        if self._seq is not None:
+            return
+        if self.recover:
+            regex = getattr(self.namer, "regex", None)
+            # Seal what dead writers of this template left, and finish their chains (once
+            # per file: a sealed file is no longer in progress).
+            self.recovered.extend(self._handoff.recover(
+                self.directory, regex() if regex is not None else None, self.clock))
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            os.makedirs(self.directory, exist_ok=True)
+            names = []
+        next_seq = getattr(self.namer, "next_seq", None)
+        self._seq = next_seq(names) if next_seq is not None else 0
+        own_names = getattr(self.namer, "own_names", None)
+        if own_names is not None:
+            # After a restart with the clock stepped back, new files must still read after
+            # the ones already here: readers order files by their header's creation time.
+            self._last_created = max(self._last_created,
+                                     newest_created(self.directory, own_names(names)))
+
     def _open_archive(self, *, closing: bool = False) -> ActiveArchive:
         if self._closed and not closing:
             raise ShoeboxError("write() on a closed WritingRollManager")
         now = self.clock.time()
-        if self._seq is None:
-            if self.recover:
-                regex = getattr(self.namer, "regex", None)
-                # Seal what dead writers of this template left, and finish their chains (once
-                # per file: a sealed file is no longer in progress).
-                self.recovered.extend(self._handoff.recover(
-                    self.directory, regex() if regex is not None else None, self.clock))
-            try:
-                names = os.listdir(self.directory)
-            except FileNotFoundError:
-                os.makedirs(self.directory, exist_ok=True)
-                names = []
-            next_seq = getattr(self.namer, "next_seq", None)
-            self._seq = next_seq(names) if next_seq is not None else 0
-            own_names = getattr(self.namer, "own_names", None)
-            if own_names is not None:
-                # After a restart with the clock stepped back, new files must still read after
-                # the ones already here: readers order files by their header's creation time.
-                self._last_created = max(self._last_created,
-                                         newest_created(self.directory, own_names(names)))
+        self._start()
+        assert self._seq is not None
         name = self.namer.name(when=now, seq=self._seq)
         # Readers order files by creation time: keep it increasing for this writer even if the
         # wall clock steps back (names may then repeat; they get a collision suffix instead).
@@ -325,6 +344,8 @@ class WritingRollManager(RecordIntake):
                 self._drop_broken(archive)
             raise
         self.sealed.append(final)
+        self._sealed_records += archive.record_count
+        self._sealed_bytes += archive.size
         return self._handoff.hand_over(final)
 
     def _drop_broken(self, archive: ActiveArchive) -> None:
@@ -379,10 +400,23 @@ class WritingRollManager(RecordIntake):
             self._timer.stop()
             self._roll()
         self._timer.join(timeout=5)
-        self._handoff.close(self.close_timeout, self.directory)
+        try:
+            self._handoff.close(self.close_timeout, self.directory)
+        finally:
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
         if self.late_errors:
             first, self.late_errors = self.late_errors[0], []
             raise first
+
+    def counters(self) -> dict[str, int]:
+        """``records`` and ``bytes`` written (sealed files and the active one) and ``files``
+        sealed, for monitoring (see :mod:`shoebox_core.metrics`)."""
+        with self._lock:
+            active = self._archive
+            records = self._sealed_records + (active.record_count if active else 0)
+            size = self._sealed_bytes + (active.size if active else 0)
+            return {"records": records, "bytes": size, "files": len(self.sealed)}
 
     def shipping_stats(self) -> ShippingStats:
         """Counters of the on-close chain: files done and failed, retries, the backlog and the

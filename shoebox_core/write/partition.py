@@ -84,6 +84,7 @@ class PartitionedWriter:
         self.filename_template = filename_template
         self.roll_checker = roll_checker
         self.archive_callback = archive_callback
+        metrics_port = options.pop("metrics_port", None)  # one endpoint for all partitions
         self._options = options
         self._directory_arg = directory
         self._namer = namer if namer is not None else TemplateNamer(template=filename_template)
@@ -98,6 +99,11 @@ class PartitionedWriter:
         self._first: WritingRollManager | None = self._new_writer(recover=True)
         self.directory = self._first.directory
         self.namer = self._first.namer
+        self.metrics_server = None
+        if metrics_port is not None:
+            from ..metrics import serve_metrics
+
+            self.metrics_server = serve_metrics(self, metrics_port)
 
     # -- partitions -----------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -213,8 +219,26 @@ class PartitionedWriter:
                     writer.close()
                 except CallbackError as exc:
                     errors.append(exc)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
         if errors:
             raise errors[0]
+
+    def start(self) -> None:
+        """Recover what dead writers left and resume pending chains now (see
+        ``WritingRollManager.start``): the job of the first partition's writer."""
+        with self._lock:
+            first = self._first if self._first is not None else next(iter(self._all), None)
+            if first is not None:
+                first.start()
+
+    def counters(self) -> dict[str, int]:
+        """``records``, ``bytes`` and ``files`` summed over the partitions (for metrics)."""
+        totals = {"records": 0, "bytes": 0, "files": 0}
+        for writer in self._all:
+            for key, value in writer.counters().items():
+                totals[key] += value
+        return totals
 
     # -- what was done --------------------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ from typing import Any
 from shoebox_core.errors import ConfigError, TransferError
 from shoebox_core.options import boolean, number
 from shoebox_core.plugin import with_base_options
+from shoebox_core.remote import remote_errors, remote_options
 from shoebox_core.ship.transfer import LocalDigest, RemoteInfo, Transfer
 
 __all__ = ["S3Transfer"]
@@ -37,6 +38,10 @@ class S3Transfer(Transfer):
       ``AWS_DEFAULT_REGION``), ``config_kwargs`` (botocore ``Config``: ``retries``,
       ``connect_timeout``...), ``s3_additional_kwargs`` (every request: ``ServerSideEncryption``,
       ``StorageClass``...), ``storage_options`` (any other ``S3FileSystem`` argument).
+    * ``connect_timeout`` (5 s) and ``read_timeout`` (30 s) of each request. botocore's and
+      s3fs's own retries are off (unless ``config_kwargs`` sets ``retries``): the writer's
+      shipping worker retries, under one policy, and stops at once on an error retrying cannot
+      cure (no such bucket, access denied, bad credentials).
     * ``part_size_mb`` (16): files of at least twice this size go up as multipart uploads of
       parts this size (at least 5 MiB; grown to stay within 10,000 parts).
     * ``max_concurrency``: parts uploaded at once (s3fs's default otherwise).
@@ -67,6 +72,8 @@ class S3Transfer(Transfer):
         part_size_mb: object = 16,
         max_concurrency: object = None,
         create_bucket: object = False,
+        connect_timeout: object = None,
+        read_timeout: object = None,
         **base: Any,
     ) -> None:
         owner = "S3Transfer"
@@ -82,6 +89,10 @@ class S3Transfer(Transfer):
         )
         if boolean(anon, "anon", owner=owner):
             options["anon"] = True
+        self.connect_timeout = (None if connect_timeout is None else
+                                number(connect_timeout, "connect_timeout", owner=owner))
+        self.read_timeout = (None if read_timeout is None else
+                             number(read_timeout, "read_timeout", owner=owner))
         super().__init__(storage_options=options, **base)
         self.bucket = self.url.split("://", 1)[1].split("/", 1)[0]
         size = number(part_size_mb, "part_size_mb", owner=owner)
@@ -100,7 +111,12 @@ class S3Transfer(Transfer):
             import s3fs
         except ImportError as exc:  # pragma: no cover - s3fs is a dependency
             raise TransferError(f"the s3 transfer needs s3fs: pip install s3fs ({exc})") from exc
-        fs = s3fs.S3FileSystem(**self.storage_options)
+        options = remote_options(self.url, self.storage_options,
+                                 connect_timeout=self.connect_timeout,
+                                 read_timeout=self.read_timeout)
+        with remote_errors(self.url):
+            fs = s3fs.S3FileSystem(**options)
+        fs.retries = 1  # s3fs's own retry loop: the shipping worker's policy is the only one
         root = self.url.split("://", 1)[1].rstrip("/")
         return fs, root
 
@@ -112,7 +128,8 @@ class S3Transfer(Transfer):
             return None
         return part
 
-    def _ensure_bucket(self) -> None:
+    def prepare_remote(self) -> None:
+        """Create the bucket if it is missing and ``create_bucket`` is set (once)."""
         if self._bucket_checked or not self.create_bucket:
             return
         if not self.fs.exists(self.bucket):
@@ -123,7 +140,7 @@ class S3Transfer(Transfer):
     def upload(self, local: str, remote: str, digest: LocalDigest) -> None:
         """Upload with s3fs (multipart when :meth:`part_size` says so), storing the checksums
         as object metadata."""
-        self._ensure_bucket()
+        self.prepare_remote()
         extra: dict[str, Any] = {}
         if self.max_concurrency is not None:
             extra["max_concurrency"] = self.max_concurrency

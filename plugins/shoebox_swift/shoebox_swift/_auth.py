@@ -63,7 +63,7 @@ def connection_options(
     retries: int,
     starting_backoff: float,
     max_backoff: float,
-    timeout: float | None,
+    timeout: Any,
     use_env: bool,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:

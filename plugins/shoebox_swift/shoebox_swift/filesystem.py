@@ -42,6 +42,14 @@ _TRUE = ("1", "true", "yes", "on")
 _FLAG_WORDS = (*_TRUE, "0", "false", "no", "off")
 
 
+def _timeouts(connect: object, read: object) -> Any:
+    """requests' timeout: ``(connect, read)`` seconds, one of them None for no bound."""
+    if connect is None and read is None:
+        return None
+    return (None if connect is None else float(connect),  # type: ignore[arg-type]
+            None if read is None else float(read))  # type: ignore[arg-type]
+
+
 def _flag(value: object, option: str) -> bool:
     """A boolean option, also from the strings a command line or config file gives."""
     if isinstance(value, str):
@@ -64,8 +72,9 @@ class SwiftFileSystem(ListingMixin, LargeObjectMixin, AbstractFileSystem):  # ty
 
     * ``verify``: True (default), False (no TLS verification) or a CA bundle path; ``cacert``,
       ``cert`` and ``cert_key`` as in swiftclient;
-    * ``retries`` (3), ``starting_backoff`` (1 s), ``max_backoff`` (16 s): swiftclient's retries
-      of failed requests; ``timeout`` (60 s) per request;
+    * ``retries`` (0: a writer's shipping worker does the retrying), ``starting_backoff`` (1 s),
+      ``max_backoff`` (16 s): swiftclient's retries of failed requests; ``connect_timeout``
+      (5 s) to connect and ``timeout`` (30 s) for an answer, per request;
     * ``segment_size`` (64 MiB): objects this large or larger are stored as Static Large Objects
       in segments of this size (at most 1000 segments on a default Swift); also the write buffer;
     * ``segment_container`` (``"{container}_segments"``): where segments go;
@@ -92,10 +101,11 @@ class SwiftFileSystem(ListingMixin, LargeObjectMixin, AbstractFileSystem):  # ty
         cacert: str | None = None,
         cert: str | None = None,
         cert_key: str | None = None,
-        retries: int = 3,
+        retries: int = 0,
         starting_backoff: float = 1.0,
         max_backoff: float = 16.0,
-        timeout: float | None = 60.0,
+        timeout: float | None = 30.0,
+        connect_timeout: float | None = 5.0,
         segment_size: int = 64 * _MiB,
         segment_container: str = "{container}_segments",
         leave_segments: bool | str = False,
@@ -114,7 +124,7 @@ class SwiftFileSystem(ListingMixin, LargeObjectMixin, AbstractFileSystem):  # ty
             cacert=cacert, cert=cert, cert_key=cert_key,
             retries=_to_int(retries, "retries", 0), starting_backoff=float(starting_backoff),
             max_backoff=float(max_backoff),
-            timeout=None if timeout is None else float(timeout),
+            timeout=_timeouts(connect_timeout, timeout),
             use_env=_flag(use_env, "use_env"),
         )
         self.segment_size = _to_int(segment_size, "segment_size", 1)

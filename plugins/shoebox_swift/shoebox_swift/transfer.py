@@ -33,7 +33,8 @@ class SwiftTransfer(Transfer):
     * ``segment_size_mb`` (64): files this large or larger are stored as Static Large Objects of
       segments this size (in ``<container>_segments``); smaller ones in one PUT.
     * ``create_container`` (True): create the container on the first upload if it is missing.
-    * ``retries`` (3) and ``timeout`` (60 s) of each Swift request.
+    * ``connect_timeout`` (5 s) and ``timeout`` (30 s, for an answer) of each Swift request;
+      ``retries`` (0) of swiftclient itself: the writer's shipping worker retries (one policy).
     * ``storage_options``: any other :class:`~shoebox_swift.SwiftFileSystem` argument.
 
     Verification: the object's size, then its ETag: the MD5 of a plain object, or for a large
@@ -60,8 +61,9 @@ class SwiftTransfer(Transfer):
         insecure: object = False,
         segment_size_mb: object = 64,
         create_container: object = True,
-        retries: object = 3,
-        timeout: object = 60,
+        retries: object = 0,
+        timeout: object = 30,
+        connect_timeout: object = 5,
         storage_options: Mapping[str, Any] | None = None,
         **base: Any,
     ) -> None:
@@ -81,6 +83,7 @@ class SwiftTransfer(Transfer):
         options["retries"] = int(number(retries, "retries", owner=owner, positive=False,
                                         integer=True))
         options["timeout"] = number(timeout, "timeout", owner=owner)
+        options["connect_timeout"] = number(connect_timeout, "connect_timeout", owner=owner)
         super().__init__(storage_options=options, **base)
         self.container = self.url[len("swift://"):].split("/", 1)[0]
         self.segment_bytes = options["segment_size"]

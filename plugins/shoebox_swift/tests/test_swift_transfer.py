@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from shoebox_core import plugin as plugins
-from shoebox_core.errors import CallbackError, PluginError
+from shoebox_core.errors import CallbackError, PluginError, RemoteError
 from shoebox_core.read.manager import ReadingRollManager
 from shoebox_core.read.sources import find_sources
 from shoebox_core.ship.chain import ShippingChain
@@ -152,8 +152,10 @@ def test_a_missing_container_is_created_unless_told_not_to(
     name = f"shoebox-{uuid.uuid4().hex[:16]}"
     refused = SwiftTransfer(url=f"swift://{name}/p", create_container=False,
                             **transfer_options(swift_server))
-    with pytest.raises(FileNotFoundError, match="create_containers"):
+    with pytest.raises(RemoteError, match="no such bucket or container .*create_containers"
+                       ) as caught:
         refused.ship(make_archive(tmp_path / "one"))
+    assert caught.value.permanent, "retrying cannot create it"
     SwiftTransfer(url=f"swift://{name}/p", **transfer_options(swift_server)).ship(
         make_archive(tmp_path / "two"))
     assert list(objects(swift_server, name)) == ["p/a.events"]
