@@ -136,3 +136,20 @@ def test_while_the_remote_is_down_the_metrics_say_so(tmp_path: Path) -> None:
     writer.close_timeout = 1
     with pytest.raises(CallbackError, match="connection refused"):
         writer.close()
+
+
+def test_a_partitioned_writer_serves_one_endpoint_summed_over_its_partitions(
+        tmp_path: Path) -> None:
+    writer = WritingRollManager("p_{seq}.events", CountRollChecker(roll_records=5),
+                                str(tmp_path), metrics_port=0, partition_by=["kind"],
+                                max_partitions=3)
+    port = writer.metrics_server.server_port
+    writer.start()  # what `shoebox write` calls first: must exist on a partitioned writer too
+    for i in range(12):
+        writer.write({"kind": "abc"[i % 3]}, f"record {i}")
+    now = scrape(port)
+    assert now["shoebox_records_written_total"] == 12
+    writer.close()
+    assert len(writer.sealed) == 3  # one archive per partition, none reached 5 records
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
