@@ -414,7 +414,8 @@ class WritingRollManager(RecordIntake):
         sealed, for monitoring (see :mod:`shoebox_core.metrics`)."""
         with self._lock:
             active = self._archive
-            records = self._sealed_records + (active.record_count if active else 0)
+            records = (self._sealed_records + (active.record_count if active else 0)
+                       + len(self._inbox))  # accepted, waiting for the next block
             size = self._sealed_bytes + (active.size if active else 0)
             return {"records": records, "bytes": size, "files": len(self.sealed)}
 
