@@ -179,21 +179,71 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not allowed in an archive")
 
 
+def _unique_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise ValueError(f"duplicate map key {repeated!r}")
+    return mapping
+
+
+def msgpack_type(value: Any) -> str:
+    """The msgpack type name of a decoded value, for error messages."""
+    names = {str: "str", bytes: "bin", int: "int", float: "float", bool: "bool",
+             type(None): "nil", dict: "map", tuple: "array", list: "array"}
+    return names.get(type(value), type(value).__name__)
+
+
+def unpack_strict(data: Any) -> Any:
+    """Decode exactly one msgpack value, as FORMAT.md allows anywhere in an archive.
+
+    Raises ValueError (or msgpack's and UTF-8's own errors, all subclasses of ValueError) for
+    bytes after the value, a value cut short, an extension type, a map key that is not a str, a
+    duplicate map key, or invalid UTF-8 in a str. Arrays come back as tuples.
+    """
+    return msgpack.unpackb(data, raw=False, use_list=False, ext_hook=_refuse_ext,
+                           strict_map_key=True, object_pairs_hook=_unique_map)
+
+
+def _check_record(i: int, record: Any, flags: int) -> Record:
+    if type(record) is not tuple or len(record) < 2:
+        raise ValueError(f"record {i} of the block is not a [metadata, payload] array")
+    if len(record) != 2 and not flags & FLAG_RECORD_EXTENSIONS:
+        raise ValueError(f"record {i} of the block has {len(record)} elements but the block's "
+                         "extension flag is not set")
+    metadata, payload = record[0], record[1]
+    if type(metadata) is not dict:
+        raise ValueError(f"record {i} of the block: metadata is {msgpack_type(metadata)}, "
+                         "not a map")
+    for key, value in metadata.items():
+        if type(key) is not str:
+            raise ValueError(f"record {i} of the block: metadata key {key!r} is "
+                             f"{msgpack_type(key)}, not str")
+        if type(value) is not str:
+            raise ValueError(f"record {i} of the block: metadata value for key {key!r} is "
+                             f"{msgpack_type(value)}, not str")
+    if type(payload) is not str and type(payload) is not bytes:
+        raise ValueError(f"record {i} of the block: payload is {msgpack_type(payload)}, "
+                         "not str or bin")
+    return (metadata, payload)
+
+
 def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
     """Decode the (decompressed) body of a RECORDS block holding ``count`` records.
 
-    Returns a tuple of ``(metadata, payload)`` tuples; raises (ValueError, or msgpack's and
-    UTF-8's own errors) on anything FORMAT.md does not allow: the caller reports it as damage.
+    Returns a tuple of ``(metadata, payload)`` tuples; raises ValueError (msgpack's and UTF-8's
+    errors are subclasses) naming the record and key on anything FORMAT.md does not allow: the
+    caller reports it as damage.
     """
-    records = msgpack.unpackb(body, raw=False, use_list=False, ext_hook=_refuse_ext,
-                              strict_map_key=True)
-    if type(records) is not tuple or len(records) != count:
-        raise ValueError("record count does not match the block header")
-    if flags & FLAG_RECORD_EXTENSIONS:
-        records = tuple(r[:2] for r in records)
-    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
-        raise ValueError("a record is not a (metadata, payload) pair")
-    return records  # type: ignore[no-any-return]
+    if flags & ~FLAG_RECORD_EXTENSIONS:
+        raise ValueError(f"unknown block flag bits {flags:#06x}")
+    records = unpack_strict(body)
+    if type(records) is not tuple:
+        raise ValueError(f"block body is {msgpack_type(records)}, not an array of records")
+    if len(records) != count:
+        raise ValueError(f"block body holds {len(records)} records, its header says {count}")
+    return tuple([_check_record(i, record, flags) for i, record in enumerate(records)])
 
 
 # -- selection --------------------------------------------------------------------------------
