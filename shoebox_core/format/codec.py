@@ -195,14 +195,15 @@ def msgpack_type(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def unpack_strict(data: Any) -> Any:
+def unpack_strict(data: Any, use_list: bool = True) -> Any:
     """Decode exactly one msgpack value, as FORMAT.md allows anywhere in an archive.
 
     Raises ValueError (or msgpack's and UTF-8's own errors, all subclasses of ValueError) for
     bytes after the value, a value cut short, an extension type, a map key that is not a str, a
-    duplicate map key, or invalid UTF-8 in a str. Arrays come back as tuples.
+    duplicate map key, or invalid UTF-8 in a str. Arrays come back as lists (tuples when not
+    ``use_list``).
     """
-    return msgpack.unpackb(data, raw=False, use_list=False, ext_hook=_refuse_ext,
+    return msgpack.unpackb(data, raw=False, use_list=use_list, ext_hook=_refuse_ext,
                            strict_map_key=True, object_pairs_hook=_unique_map)
 
 
@@ -238,7 +239,7 @@ def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
     """
     if flags & ~FLAG_RECORD_EXTENSIONS:
         raise ValueError(f"unknown block flag bits {flags:#06x}")
-    records = unpack_strict(body)
+    records = unpack_strict(body, use_list=False)
     if type(records) is not tuple:
         raise ValueError(f"block body is {msgpack_type(records)}, not an array of records")
     if len(records) != count:
