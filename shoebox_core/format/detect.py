@@ -29,10 +29,10 @@ _SNIFF = 8  # enough for the v2 magic, the v1 preamble's magic and either compre
 class ArchiveStream:
     """An archive file opened for reading, past what its first bytes told.
 
-    ``kind`` is ``"v2"``, ``"v1"`` or ``"unknown"`` (an empty file raises when opened); ``compression`` is how the
-    whole file is compressed (``"gzip"``, ``"zstd"`` or None); ``header`` is the v2
-    :class:`~shoebox_core.format.v2.FileHeader` (None for the other kinds); ``stream`` reads the
-    decompressed bytes from the first block on (from the start, for v1).
+    ``kind`` is ``"v2"``, ``"v1"`` or ``"unknown"`` (an empty file raises when opened);
+    ``compression`` is how the whole file is compressed (``"gzip"``, ``"zstd"`` or None);
+    ``header`` is the v2 :class:`~shoebox_core.format.v2.FileHeader` (None for the other kinds);
+    ``stream`` reads the decompressed bytes from the first block on (from the start, for v1).
     """
 
     path: str
