@@ -140,3 +140,43 @@ def test_a_decompression_bomb_is_refused_without_allocating_it(tmp_path, declare
     refused, peak_mib = done.stdout.splitlines()
     assert refused.startswith("refused:") and "zstd" in refused
     assert int(peak_mib) < 200, done.stdout  # far below the 400 MiB the frame would inflate to
+
+
+SURROGATES = textwrap.dedent("""
+    import sys, tempfile
+    from shoebox_core.format import codec
+    from shoebox_core.write import CountRollChecker, WritingRollManager
+    with WritingRollManager("s_{seq}.events", CountRollChecker(roll_records=10),
+                            tempfile.mkdtemp()) as writer:
+        for metadata, payload in [({"k\\ud800": "v"}, "p"), ({"key": "v\\udc00"}, "p"),
+                                  ({"k": "v"}, "p\\ud800")]:
+            for call in (lambda: writer.write(metadata, payload),
+                         lambda: writer.write_many([({"a": "b"}, "c"), (metadata, payload)])):
+                try:
+                    call()
+                except UnicodeEncodeError as exc:
+                    print(exc.reason)
+    print(codec.NATIVE)
+""")
+
+
+def test_a_lone_surrogate_is_refused_naming_the_key_on_both_paths(tmp_path):
+    """Issue 10 item 14: through the writer (write and write_many), the error names the key,
+    the value's key or the payload, identically on the compiled and pure-Python paths."""
+    outputs = []
+    for pure in ("0", "1"):
+        done = subprocess.run([sys.executable, "-c", SURROGATES], capture_output=True,
+                              text=True, check=True, timeout=120,
+                              env={**os.environ, "SHOEBOX_PURE_PYTHON": pure})
+        *reasons, native = done.stdout.splitlines()
+        assert native == ("True" if pure == "0" else "False")
+        outputs.append(reasons)
+    assert outputs[0] == outputs[1]
+    assert outputs[0] == [
+        "surrogates not allowed (in metadata key 'k\\ud800')",
+        "surrogates not allowed (in metadata key 'k\\ud800')",
+        "surrogates not allowed (in the metadata value for key 'key')",
+        "surrogates not allowed (in the metadata value for key 'key')",
+        "surrogates not allowed (in the payload)",
+        "surrogates not allowed (in the payload)",
+    ]
