@@ -7,12 +7,14 @@ contract:
   compiler is there), which handles the common well-formed case in one call per record (one per
   batch for ``write_many``, one per block on reading), and hands anything unusual to
 - the pure-Python one, the ``pure_*`` functions below, which is the reference: it accepts,
-  refuses and reports exactly as shoebox always has.
+  refuses and reports exactly what ``docs/FORMAT.md`` says (records of the wrong types, repeated
+  keys, extension types, unknown flag bits are damage naming the record and key).
 
 Because the compiled path defers every unusual input (a Mapping that is not a dict, a subclass,
 a lone surrogate, a damaged block...) to the pure-Python functions, the two paths write
 byte-identical archives, read identical records and raise identical errors.
-``tests/test_codec.py`` checks that with hypothesis.
+``tests/format/test_codec.py`` checks that with hypothesis, ``tests/format/test_conformance.py``
+over every conformance vector.
 
 The compiled path is used when the extension imports, unless the environment variable
 ``SHOEBOX_PURE_PYTHON`` is ``1`` when this module is first imported. :data:`NATIVE` says which
