@@ -26,8 +26,13 @@ forward once (a pipe or a remote file is fine)::
             ...
 
 :func:`open_stream` does the same in two steps: it tells the kind (``"v2"``, ``"v1"``,
-``"empty"``, ``"unknown"``), the whole-file compression and the v2 :class:`FileHeader` from the
-first bytes, and its :meth:`ArchiveStream.batches` goes on from there, a block at a time.
+``"unknown"``; an empty file is truncated), the whole-file compression and the v2
+:class:`FileHeader` from the first bytes, and its :meth:`ArchiveStream.batches` goes on from
+there, a block at a time. ``in_progress=True`` reads a file still being written up to its last
+complete block, quietly.
+
+``conformance/vectors/`` (written by ``conformance/generate.py``) are the reference files every
+reader, this one included, must read as their manifest says.
 
 The framing: one pack / parse pair for each header. :func:`pack_file_header` /
 :func:`parse_file_header` (:func:`read_file_header` reads it from a stream) give a

@@ -10,9 +10,9 @@
  * This module only handles the common, well-formed case: a plain dict of exact str to exact str
  * and an exact str or bytes payload on the way in; on the way out, a RECORDS body made only of
  * pairs of a str-to-str map and a str or bin payload. Anything else (a Mapping, a subclass, a
- * lone surrogate, damage, an int where a str belongs...) is handed, unchanged, to the Python
- * implementation registered with set_fallbacks(), which accepts, refuses or reports it exactly
- * as the pure-Python path does. So both paths give byte-identical archives, identical records
+ * lone surrogate, damage, an int where a str belongs, a repeated map key, a block flag...) is
+ * handed, unchanged, to the Python implementation registered with set_fallbacks(), which
+ * accepts, refuses or reports it exactly as the pure-Python path does. So both paths give byte-identical archives, identical records
  * and identical errors by construction, and this file never has to phrase an error.
  *
  * The msgpack produced is what msgpack-python's Packer(use_bin_type=True) produces for a
@@ -33,7 +33,6 @@ static PyObject *fallback_encode = NULL;       /* (metadata, payload) -> bytes, 
 static PyObject *fallback_encode_batch = NULL; /* (records, limit) -> list | None */
 static PyObject *fallback_decode = NULL;       /* (body, count, flags) -> tuple, or raises */
 
-#define FLAG_RECORD_EXTENSIONS 1
 #define U32_MAX 0xffffffffULL
 
 /* -- encoding ----------------------------------------------------------------------------- */
@@ -455,7 +454,6 @@ decode_record(reader *r, str_cache *cache)
             Py_DECREF(key);
             goto fail;
         }
-        /* A repeated key: the last value wins, as msgpack-python's unpacker has it. */
         if (PyDict_SetItem(metadata, key, value) < 0) {
             Py_DECREF(key);
             Py_DECREF(value);
@@ -463,6 +461,8 @@ decode_record(reader *r, str_cache *cache)
         }
         Py_DECREF(key);
         Py_DECREF(value);
+        /* A repeated key is damage (FORMAT.md): the fallback names it. */
+        if (PyDict_GET_SIZE(metadata) != i + 1) goto fail;
     }
     if (get_str(r, &s, &n, 1, &is_bin) < 0) goto fail;
     payload = is_bin ? PyBytes_FromStringAndSize((const char *)s, n) : make_str(s, n);
@@ -524,8 +524,9 @@ decode_block(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (count == -1 && PyErr_Occurred()) return NULL;
     flags = PyLong_AsLong(args[2]);
     if (flags == -1 && PyErr_Occurred()) return NULL;
-    /* Records with extension elements are rare (no writer sets the flag yet): Python's. */
-    if (!(flags & FLAG_RECORD_EXTENSIONS) &&
+    /* Records with extension elements are rare (no writer sets the flag yet), and unknown flag
+     * bits are damage: both are Python's. */
+    if (flags == 0 &&
         PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) == 0) {
         records = decode_fast((const unsigned char *)view.buf, view.len, count);
         PyBuffer_Release(&view);

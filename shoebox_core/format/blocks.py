@@ -12,10 +12,9 @@ from itertools import chain
 from typing import Any, BinaryIO
 
 from ..errors import CorruptArchive, TruncatedArchive
-from .codec import decode_block
+from .codec import decode_block, unpack_strict
 from .v2 import (
     BLOCK_HEADER_SIZE,
-    CODEC_NONE,
     CODEC_ZSTD,
     KIND_END,
     KIND_RECORDS,
@@ -27,17 +26,50 @@ from .v2 import (
     _resync,
     _Source,
     crc32c,
+    end_fields_problem,
     parse_block_header,
     read_file_header,
 )
 
-__all__ = ["iter_blocks", "iter_records"]
+__all__ = ["decompress_body", "iter_blocks", "iter_records"]
 
 
 def iter_records(stream: BinaryIO, path: str, **options: Any) -> Iterator[Record]:
     """Yield ``(metadata, payload)`` from a v2 archive, checking every checksum; ``options`` as
-    :func:`iter_blocks` (``lenient``, ``report``, ``header``, ``start``, ``stop``)."""
+    :func:`iter_blocks` (``lenient``, ``report``, ``header``, ``start``, ``stop``,
+    ``in_progress``)."""
     return chain.from_iterable(iter_blocks(stream, path, **options))
+
+
+_ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
+_UNKNOWN_SIZE = 2**64 - 1  # zstandard's "content size not in the frame header"
+
+
+def decompress_body(body: Any, raw_len: int, decompressor: Any) -> bytes:
+    """The ``raw_len`` bytes of a zstd block body (FORMAT.md: exactly one frame, nothing after
+    it, its content size, if it has one, equal to ``raw_len``). Never allocates more than
+    ``raw_len`` bytes (plus one), whatever the frame claims. Raises ValueError naming what is
+    wrong."""
+    import zstandard
+
+    if bytes(body[:4]) != _ZSTD_FRAME:
+        raise ValueError("zstd body does not start with a Zstandard frame")
+    try:
+        declared = zstandard.get_frame_parameters(body).content_size
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"zstd frame header unreadable: {exc}") from None
+    if declared != _UNKNOWN_SIZE and declared != raw_len:
+        raise ValueError(f"zstd frame holds {declared} bytes, the block header says {raw_len}")
+    try:
+        # max_output_size=0 would mean "no limit": a cap of 1 byte refuses any output there.
+        data = decompressor.decompress(body, max_output_size=raw_len or 1,
+                                       allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"zstd body unreadable (a frame larger than raw_len {raw_len}, "
+                         f"bytes after the frame, or damage): {exc}") from None
+    if len(data) != raw_len:
+        raise ValueError(f"zstd frame holds {len(data)} bytes, the block header says {raw_len}")
+    return data  # type: ignore[no-any-return]
 
 
 def iter_blocks(
@@ -49,15 +81,23 @@ def iter_blocks(
     header: FileHeader | None = None,
     start: int | None = None,
     stop: int | None = None,
+    in_progress: bool = False,
 ) -> Iterator[tuple[Record, ...]]:
     """The records of a v2 archive a block at a time: the tuple of each RECORDS block's records,
     once the whole block is checked (``itertools.chain.from_iterable`` flattens them with no
     Python code run per record).
 
     Strict: any damage raises :class:`CorruptArchive` (or :class:`TruncatedArchive` when the file
-    ends before its end marker) with the path and the byte offset where the bad block starts.
+    ends before its end marker) with the path and the byte offset where the bad block starts
+    (data after the end marker: the offset of its first byte).
     Lenient: damage is passed to ``report(offset, skipped_bytes, reason)`` and reading resumes at
-    the next block whose header and body checksums are good.
+    the next block whose header and body checksums are good; data after the end marker is
+    reported (to the end of the file) and never read as records.
+
+    ``in_progress``: the file is still being written (FORMAT.md, "In-progress files"): a file
+    that ends inside a block, or between blocks, ends the records quietly; a block whose bytes
+    are all there but wrong is still damage. A reader following such a file resumes at the
+    offset of :class:`TruncatedArchive` raised by a strict read without ``in_progress``.
 
     ``header``: the file header already read (``stream`` is then at its first block). A part of
     a file: ``start``, the offset of a block (see :func:`find_sync`) that ``stream`` is at, and
@@ -65,7 +105,7 @@ def iter_blocks(
     byte offsets, each read from the first block starting in it, read every block once.
     """
     fields, offset = header if header is not None else read_file_header(stream, path)
-    # Read from a later block, the end marker's count covers blocks this read skipped.
+    # Read from a later block, the end marker's counts cover blocks this read skipped.
     partial = start is not None and start != offset
     offset = offset if start is None else start
     sync: bytes = fields["sync"]
@@ -74,6 +114,7 @@ def iter_blocks(
     head_view = memoryview(head)
     body = bytearray(256 * 1024)
     total = 0
+    blocks = 0
     decompressor = None
     damaged = partial
 
@@ -82,6 +123,8 @@ def iter_blocks(
             return
         got = _read_exact(source, head_view)
         if got < BLOCK_HEADER_SIZE:
+            if in_progress:
+                return
             where = "before its end marker" if got == 0 else "inside a block header"
             problem: CorruptArchive = TruncatedArchive(
                 f"file ends {where}", path=path, offset=offset
@@ -107,6 +150,8 @@ def iter_blocks(
                     n = len(body)
                     view = memoryview(body)[:stored]
                 if n < stored:
+                    if in_progress:
+                        return
                     problem = TruncatedArchive("file ends inside a block", path=path, offset=offset)
                     carry += bytes(view[:n])
                 elif crc32c(view) != body_crc:
@@ -123,17 +168,22 @@ def iter_blocks(
                         import zstandard
 
                         decompressor = zstandard.ZstdDecompressor()
-                    data = decompressor.decompress(view, max_output_size=raw_len)
-                elif codec == CODEC_NONE:
-                    data = view
+                    data = decompress_body(view, raw_len, decompressor)
                 else:
-                    raise ValueError(f"unknown block codec {codec}")
+                    data = view
                 if kind == KIND_RECORDS:
                     # One call per block (format.codec): compiled, or pure Python.
                     records = decode_block(data, count, flags)
                 elif kind == KIND_END:
                     if count != total and not damaged:
                         raise ValueError(f"end marker counts {count} records, blocks held {total}")
+                    try:
+                        end_fields = unpack_strict(data)
+                    except ValueError as exc:
+                        raise ValueError(f"end marker body unreadable: {exc}") from None
+                    reason = end_fields_problem(end_fields, None if damaged else blocks)
+                    if reason:
+                        raise ValueError(reason)
                 else:
                     records = ()
             except Exception as exc:
@@ -144,21 +194,24 @@ def iter_blocks(
                 offset += BLOCK_HEADER_SIZE + stored
                 if kind == KIND_END:
                     trailing = source.read(1)
-                    if trailing:
-                        problem = CorruptArchive("data after the end marker", path=path,
-                                                 offset=offset)
-                        carry = trailing
-                        first = 0  # here ``carry`` starts at ``offset`` itself
-                    else:
+                    if not trailing:
                         return
-                else:
-                    if kind == KIND_RECORDS:
-                        total += count
-                        if count:
-                            yield records
-                            # Let the consumer's records go before the next block is decoded.
-                            records = data = None
-                    continue
+                    # Data after the end marker belongs to no archive (a file appended to
+                    # itself, say): damage to the end of the file, never records.
+                    after = CorruptArchive("data after the end marker", path=path, offset=offset)
+                    if not lenient:
+                        raise after
+                    if report is not None:
+                        report(offset, 1 + _count_rest(source), after.reason)
+                    return
+                if kind == KIND_RECORDS:
+                    total += count
+                    blocks += 1
+                    if count:
+                        yield records
+                        # Let the consumer's records go before the next block is decoded.
+                        records = data = None
+                continue
         # Damage: raise, or skip to the next block that starts with the sync marker.
         if not lenient:
             raise problem
@@ -172,3 +225,11 @@ def iter_blocks(
             return
         offset += skipped + first
         source.pending = pending + source.pending
+
+
+def _count_rest(source: Any) -> int:
+    """Read ``source`` to its end; how many bytes that was."""
+    n = 0
+    while chunk := source.read(1024 * 1024):
+        n += len(chunk)
+    return n

@@ -7,12 +7,14 @@ contract:
   compiler is there), which handles the common well-formed case in one call per record (one per
   batch for ``write_many``, one per block on reading), and hands anything unusual to
 - the pure-Python one, the ``pure_*`` functions below, which is the reference: it accepts,
-  refuses and reports exactly as shoebox always has.
+  refuses and reports exactly what ``docs/FORMAT.md`` says (records of the wrong types, repeated
+  keys, extension types, unknown flag bits are damage naming the record and key).
 
 Because the compiled path defers every unusual input (a Mapping that is not a dict, a subclass,
 a lone surrogate, a damaged block...) to the pure-Python functions, the two paths write
 byte-identical archives, read identical records and raise identical errors.
-``tests/test_codec.py`` checks that with hypothesis.
+``tests/format/test_codec.py`` checks that with hypothesis, ``tests/format/test_conformance.py``
+over every conformance vector.
 
 The compiled path is used when the extension imports, unless the environment variable
 ``SHOEBOX_PURE_PYTHON`` is ``1`` when this module is first imported. :data:`NATIVE` says which
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Callable
 
 import msgpack
@@ -179,21 +183,92 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"msgpack extension type {code} is not allowed in an archive")
 
 
+def _unique_map(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        keys = [key for key, _ in pairs]
+        repeated = next(key for i, key in enumerate(keys) if key in keys[:i])
+        raise ValueError(f"duplicate map key {repeated!r}")
+    return mapping
+
+
+def msgpack_type(value: Any) -> str:
+    """The msgpack type name of a decoded value, for error messages."""
+    names = {str: "str", bytes: "bin", int: "int", float: "float", bool: "bool",
+             type(None): "nil", dict: "map", tuple: "array", list: "array"}
+    return names.get(type(value), type(value).__name__)
+
+
+def unpack_strict(data: Any, use_list: bool = True) -> Any:
+    """Decode exactly one msgpack value, as FORMAT.md allows anywhere in an archive.
+
+    Raises ValueError (or msgpack's and UTF-8's own errors, all subclasses of ValueError) for
+    bytes after the value, a value cut short, an extension type, a map key that is not a str, a
+    duplicate map key, or invalid UTF-8 in a str. Arrays come back as lists (tuples when not
+    ``use_list``).
+    """
+    return msgpack.unpackb(data, raw=False, use_list=use_list, ext_hook=_refuse_ext,
+                           strict_map_key=True, object_pairs_hook=_unique_map)
+
+
+def _check_record(i: int, record: Any, flags: int) -> Record:
+    if type(record) is not tuple or len(record) < 2:
+        raise ValueError(f"record {i} of the block is not a [metadata, payload] array")
+    if len(record) != 2 and not flags & FLAG_RECORD_EXTENSIONS:
+        raise ValueError(f"record {i} of the block has {len(record)} elements but the block's "
+                         "extension flag is not set")
+    metadata, payload = record[0], record[1]
+    if type(metadata) is not dict:
+        raise ValueError(f"record {i} of the block: metadata is {msgpack_type(metadata)}, "
+                         "not a map")
+    for key, value in metadata.items():
+        if type(key) is not str:
+            raise ValueError(f"record {i} of the block: metadata key {key!r} is "
+                             f"{msgpack_type(key)}, not str")
+        if type(value) is not str:
+            raise ValueError(f"record {i} of the block: metadata value for key {key!r} is "
+                             f"{msgpack_type(value)}, not str")
+    if type(payload) is not str and type(payload) is not bytes:
+        raise ValueError(f"record {i} of the block: payload is {msgpack_type(payload)}, "
+                         "not str or bin")
+    return (metadata, payload)
+
+
 def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
     """Decode the (decompressed) body of a RECORDS block holding ``count`` records.
 
-    Returns a tuple of ``(metadata, payload)`` tuples; raises (ValueError, or msgpack's and
-    UTF-8's own errors) on anything FORMAT.md does not allow: the caller reports it as damage.
+    Returns a tuple of ``(metadata, payload)`` tuples; raises ValueError (msgpack's and UTF-8's
+    errors are subclasses) naming the record and key on anything FORMAT.md does not allow: the
+    caller reports it as damage.
     """
-    records = msgpack.unpackb(body, raw=False, use_list=False, ext_hook=_refuse_ext,
-                              strict_map_key=True)
-    if type(records) is not tuple or len(records) != count:
-        raise ValueError("record count does not match the block header")
-    if flags & FLAG_RECORD_EXTENSIONS:
-        records = tuple(r[:2] for r in records)
-    if bytes(map(len, records)) != b"\x02" * count:  # every record a pair
-        raise ValueError("a record is not a (metadata, payload) pair")
+    if flags & ~FLAG_RECORD_EXTENSIONS:
+        raise ValueError(f"unknown block flag bits {flags:#06x}")
+    records = unpack_strict(body, use_list=False)
+    if type(records) is not tuple:
+        raise ValueError(f"block body is {msgpack_type(records)}, not an array of records")
+    if len(records) != count:
+        raise ValueError(f"block body holds {len(records)} records, its header says {count}")
+    if flags & FLAG_RECORD_EXTENSIONS or not _all_well_typed(records):
+        # Slow, one record at a time: drops extension elements, names the first bad record.
+        return tuple([_check_record(i, record, flags) for i, record in enumerate(records)])
     return records  # type: ignore[no-any-return]
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+_STR, _PAYLOAD = frozenset([str]), frozenset([str, bytes])
+
+
+def _all_well_typed(records: tuple[Any, ...]) -> bool:
+    """Every record a pair of a map of str to str and a str or bytes: checked without Python
+    code per record (C-level map / set over the whole block)."""
+    if set(map(type, records)) - {tuple} or bytes(map(len, records)) != b"\x02" * len(records):
+        return False
+    metadata = list(map(_first, records))
+    if set(map(type, metadata)) - {dict}:
+        return False
+    return (set(map(type, chain.from_iterable(map(dict.keys, metadata)))) <= _STR
+            and set(map(type, chain.from_iterable(map(dict.values, metadata)))) <= _STR
+            and set(map(type, map(_second, records))) <= _PAYLOAD)
 
 
 # -- selection --------------------------------------------------------------------------------

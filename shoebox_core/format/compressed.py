@@ -9,13 +9,16 @@ import gzip
 import io
 import os
 import zlib
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import zstandard
+
+from ..errors import CorruptArchive, TruncatedArchive
 
 __all__ = [
     "CODECS",
     "CHUNK_SIZE",
+    "StrictDecompressor",
     "decompressing_reader",
     "open_decompressed",
     "sniff_compression",
@@ -168,3 +171,88 @@ def open_decompressed(
         raise
 
 
+
+
+_GZIP_STEP = 64 * 1024  # compressed bytes fed at once
+_ZSTD_STEP = 4 * 1024  # less for zstd: its decompressobj has no output cap (at most ~128 MiB)
+
+
+class StrictDecompressor(io.RawIOBase):
+    """The decompressed bytes of a whole-file ``.gz`` / ``.zst`` archive, as FORMAT.md reads
+    them ("Whole-file compression"): several gzip members or zstd frames read as one stream;
+    anything after the last one that does not start another is damage; a stream cut short or
+    failing its own checks is damage, never a quiet end of file.
+
+    ``read`` raises :class:`~shoebox_core.errors.TruncatedArchive` (cut short) or
+    :class:`~shoebox_core.errors.CorruptArchive` (corrupt; bytes after the last member), whose
+    offset is the number of decompressed bytes produced before the failure. ``path`` names the
+    file in errors.
+    """
+
+    def __init__(self, raw: IO[bytes], codec: str, path: str = "") -> None:
+        if codec not in CODECS:
+            raise ValueError(f"unknown compression codec {codec!r}; expected one of {CODECS}")
+        self._raw = raw
+        self._codec = codec
+        self._path = path
+        self._step = _GZIP_STEP if codec == "gzip" else _ZSTD_STEP
+        self._decoder: object | None = self._new_decoder()
+        self._input = b""  # compressed bytes not yet given to the decoder
+        self._output = memoryview(b"")  # decompressed bytes not yet returned
+        self._produced = 0  # decompressed bytes returned so far
+        self._done = False
+
+    def _new_decoder(self) -> object:
+        if self._codec == "gzip":
+            return zlib.decompressobj(wbits=31)
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def _fail(self, error: type[CorruptArchive], reason: str) -> CorruptArchive:
+        return error(f"{self._codec} stream {reason}", path=self._path, offset=self._produced)
+
+    def _fill(self) -> None:
+        """Decode more, until some output is there or the stream has properly ended."""
+        while not self._output and not self._done:
+            if self._decoder is None:  # after a member: another one, or the end
+                rest = self._input
+                while len(rest) < 4 and (more := self._raw.read(self._step)):
+                    rest += more
+                if not rest:
+                    self._done = True
+                    return
+                if sniff_compression(rest) != self._codec:
+                    raise self._fail(CorruptArchive, "has data after its last member")
+                self._input = rest
+                self._decoder = self._new_decoder()
+            decoder = cast(Any, self._decoder)
+            if not self._input:
+                self._input = self._raw.read(self._step)
+                if not self._input:
+                    raise self._fail(TruncatedArchive, "ends inside a member (cut short)")
+            chunk = self._input[: self._step]
+            self._input = self._input[self._step :]
+            try:
+                if self._codec == "gzip":
+                    # An output cap; the input it left goes back in front.
+                    data = decoder.decompress(chunk, CHUNK_SIZE)
+                    self._input = decoder.unconsumed_tail + self._input
+                else:
+                    data = decoder.decompress(chunk)
+            except (zlib.error, zstandard.ZstdError) as exc:
+                raise self._fail(CorruptArchive, f"is corrupt: {exc}") from None
+            self._output = memoryview(data)
+            if decoder.eof:
+                self._input = decoder.unused_data + self._input
+                self._decoder = None
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._output:
+            self._fill()
+        n = min(len(buffer), len(self._output))
+        buffer[:n] = self._output[:n]
+        self._output = self._output[n:]
+        self._produced += n
+        return n

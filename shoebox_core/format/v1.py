@@ -25,7 +25,7 @@ from typing import Protocol
 
 from ..errors import CorruptArchive, TruncatedArchive
 
-__all__ = ["MAGIC_BE", "MAGIC_LE", "iter_records", "sniff"]
+__all__ = ["MAGIC_BE", "MAGIC_LE", "iter_records", "sniff", "sniff_prefix"]
 
 MAGIC_LE = b"\x84\x78\x86\x69"
 MAGIC_BE = b"\x69\x86\x78\x84"
@@ -51,6 +51,11 @@ class _Damage(Exception):
 def sniff(head: bytes) -> bool:
     """True if ``head`` starts with a v1 preamble (magic and version 1, in either byte order)."""
     return bytes(head[:6]) in _PREAMBLE.values()
+
+
+def sniff_prefix(head: bytes) -> bool:
+    """True if ``head`` is non-empty and the start of a v1 preamble (a file cut inside it)."""
+    return any(p.startswith(bytes(head)) for p in _PREAMBLE.values())
 
 
 class _Source:

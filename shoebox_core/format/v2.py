@@ -20,6 +20,7 @@ import crc32c as _crc32c
 import msgpack
 
 from ..errors import CorruptArchive, TruncatedArchive
+from .codec import msgpack_type, unpack_strict
 
 MAGIC = b"\x89SBX\r\n\x1a\n"
 VERSION = 2
@@ -38,6 +39,7 @@ FLAG_RECORD_EXTENSIONS = 1  # records may carry more than two elements (tagged e
 
 MAX_HEADER_FIELDS = 1024 * 1024
 MAX_BLOCK = 1024 * 1024 * 1024
+MAX_INT = 2**63 - 1  # header and END integers fit a signed 64-bit integer
 # A msgpack "array 32" header: the record count is patched in when the block is sealed, so the
 # records can be packed one by one into the packer's own buffer.
 ARRAY32 = struct.Struct(">BI")
@@ -46,10 +48,6 @@ crc32c = _crc32c.crc32c  # crc32c(data, value=0): CRC-32C (Castagnoli), continua
 
 Report = Callable[[int, int, str], None]
 Record = tuple[dict[str, str], "str | bytes"]
-
-
-def _refuse_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack extension type {code} is not allowed in an archive")
 
 
 class FileHeader(NamedTuple):
@@ -100,32 +98,83 @@ def pack_file_header(fields: dict[str, Any]) -> bytes:
 def parse_file_header(data: bytes | bytearray | memoryview, path: str = "") -> FileHeader:
     """Parse and check the file header at the start of ``data`` (the first bytes of a file; any
     bytes after the header are ignored). Raises :class:`TruncatedArchive` when ``data`` ends
-    inside the header and :class:`CorruptArchive` when it is damaged; ``path`` names the file in
-    the error."""
+    inside the header and :class:`CorruptArchive` when it is damaged, both at offset 0 (FORMAT.md:
+    damage in the file header is reported at its start); ``path`` names the file in the error."""
+
+    def damage(reason: str) -> CorruptArchive:
+        return CorruptArchive(reason, path=path, offset=0)
+
     if len(data) < FILE_HEADER.size:
         raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
-    magic, version, _flags, length = FILE_HEADER.unpack_from(data)
+    magic, version, flags, length = FILE_HEADER.unpack_from(data)
     if magic != MAGIC:
-        raise CorruptArchive("not a shoebox archive (bad magic)", path=path, offset=0)
+        raise damage("not a shoebox archive (bad magic)")
     if version != VERSION:
-        raise CorruptArchive(f"unsupported format version {version}", path=path, offset=8)
+        raise damage(f"unsupported format version {version}")
+    if flags:
+        raise damage(f"unknown file header flag bits {flags:#06x}")
     if length > MAX_HEADER_FIELDS:
-        raise CorruptArchive(f"file header claims {length} bytes of fields", path=path, offset=12)
+        raise damage(f"file header claims {length} bytes of fields (at most {MAX_HEADER_FIELDS})")
     end = FILE_HEADER.size + length
     if len(data) < end + 4:
         raise TruncatedArchive("file ends inside the file header", path=path, offset=0)
     if crc32c(data[:end]) != int.from_bytes(data[end : end + 4], "little"):
-        raise CorruptArchive("file header checksum mismatch", path=path, offset=0)
+        raise damage("file header checksum mismatch")
     try:
-        fields = msgpack.unpackb(data[FILE_HEADER.size : end], raw=False, ext_hook=_refuse_ext)
-    except Exception as exc:
-        raise CorruptArchive(
-            f"file header fields unreadable: {exc}", path=path, offset=16
-        ) from None
-    sync = fields.get("sync") if isinstance(fields, dict) else None
-    if not isinstance(sync, bytes) or len(sync) != 16:
-        raise CorruptArchive("file header has no 16-byte sync marker", path=path, offset=16)
+        fields = unpack_strict(data[FILE_HEADER.size : end])
+    except ValueError as exc:
+        raise damage(f"file header fields unreadable: {exc}") from None
+    problem = header_fields_problem(fields)
+    if problem:
+        raise damage(problem)
     return FileHeader(fields, end + 4)
+
+
+def _is_uint63(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_INT
+
+
+def header_fields_problem(fields: Any) -> str | None:
+    """What is wrong with decoded file header fields (FORMAT.md's table), or None."""
+    if type(fields) is not dict:
+        return f"file header fields are {msgpack_type(fields)}, not a map"
+    for key in fields:
+        if type(key) is not str:
+            return f"file header key {key!r} is {msgpack_type(key)}, not str"
+    sync = fields.get("sync")
+    if type(sync) is not bytes or len(sync) != 16:
+        return "file header has no 16-byte sync marker"
+    for key in ("created_ns", "seq"):
+        if key not in fields:
+            return f"file header has no {key!r}"
+        if not _is_uint63(fields[key]):
+            return f"file header {key!r} is not an integer from 0 to 2**63-1: {fields[key]!r:.40}"
+    for key in ("name", "writer", "codec", "checksum"):
+        if key in fields and type(fields[key]) is not str:
+            return f"file header {key!r} is {msgpack_type(fields[key])}, not str"
+    if fields.get("codec", "none") not in CODECS:
+        return f"file header names an unknown codec {fields['codec']!r:.40}"
+    if fields.get("checksum", "crc32c") != "crc32c":
+        return f"file header names an unknown checksum {fields['checksum']!r:.40}"
+    return None
+
+
+def end_fields_problem(fields: Any, blocks: int | None) -> str | None:
+    """What is wrong with a decoded END body, or None. ``blocks``: the RECORDS blocks read (None
+    when some were skipped or not read, so the count cannot be checked)."""
+    if type(fields) is not dict:
+        return f"end marker body is {msgpack_type(fields)}, not a map"
+    for key in fields:
+        if type(key) is not str:
+            return f"end marker key {key!r} is {msgpack_type(key)}, not str"
+    for key in ("sealed_ns", "blocks"):
+        if key not in fields:
+            return f"end marker has no {key!r}"
+        if not _is_uint63(fields[key]):
+            return f"end marker {key!r} is not an integer from 0 to 2**63-1: {fields[key]!r:.40}"
+    if blocks is not None and fields["blocks"] != blocks:
+        return f"end marker counts {fields['blocks']} blocks, the file held {blocks}"
+    return None
 
 
 def read_file_header(stream: BinaryIO, path: str) -> FileHeader:
@@ -155,8 +204,10 @@ def parse_block_header(
 
     Raises :class:`ValueError`, whose message is the reason, when fewer than
     :data:`BLOCK_HEADER_SIZE` bytes are there, when the block does not start with ``sync`` (if
-    given), when the header's own checksum fails, or when it claims more than :data:`MAX_BLOCK`
-    bytes. The body is not checked: compare its CRC-32C with ``body_crc``.
+    given), when the header's own checksum fails, or when a field breaks FORMAT.md's rules
+    (sizes over :data:`MAX_BLOCK`, an unknown codec, ``stored != raw_len`` without a codec,
+    unknown flag bits of a RECORDS or END block, an END block that is compressed or larger than
+    :data:`END_BLOCK_SIZE_MAX`). The body is not checked: compare its CRC-32C with ``body_crc``.
     """
     if len(data) - offset < BLOCK_HEADER_SIZE:
         raise ValueError("file ends inside a block header")
@@ -166,9 +217,30 @@ def parse_block_header(
     end = offset + BLOCK_HEADER.size
     if crc32c(data[offset:end]) != int.from_bytes(data[end : end + 4], "little"):
         raise ValueError("block header checksum mismatch")
-    if header.stored > MAX_BLOCK or header.raw_len > MAX_BLOCK:
-        raise ValueError(f"block claims {max(header.stored, header.raw_len)} bytes")
+    problem = _block_header_problem(header)
+    if problem:
+        raise ValueError(problem)
     return header
+
+
+def _block_header_problem(header: BlockHeader) -> str | None:
+    if header.stored > MAX_BLOCK or header.raw_len > MAX_BLOCK:
+        return f"block claims {max(header.stored, header.raw_len)} bytes (at most {MAX_BLOCK})"
+    if header.codec not in (CODEC_NONE, CODEC_ZSTD):
+        return f"unknown block codec {header.codec}"
+    if header.codec == CODEC_NONE and header.stored != header.raw_len:
+        return (f"uncompressed block has stored_len {header.stored} but raw_len "
+                f"{header.raw_len}")
+    if header.kind == KIND_RECORDS and header.flags & ~FLAG_RECORD_EXTENSIONS:
+        return f"unknown block flag bits {header.flags:#06x}"
+    if header.kind == KIND_END:
+        if header.flags:
+            return f"unknown end marker flag bits {header.flags:#06x}"
+        if header.codec != CODEC_NONE:
+            return "end marker is compressed"
+        if header.stored > END_BLOCK_SIZE_MAX:
+            return f"end marker claims {header.stored} bytes (at most {END_BLOCK_SIZE_MAX})"
+    return None
 
 
 def find_sync(data: bytes | bytearray | memoryview, sync: bytes, start: int = 0) -> int:

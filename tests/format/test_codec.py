@@ -225,10 +225,46 @@ ODD_BLOCKS = [
 
 
 @pytest.mark.parametrize("body, count", ODD_BLOCKS, ids=range(len(ODD_BLOCKS)))
-@pytest.mark.parametrize("flags", [0, 1])
+@pytest.mark.parametrize("flags", [0, 1, 2, 0x8000])
 def test_odd_blocks_are_read_or_refused_the_same_way(body, count, flags):
-    assert (_outcome(_native.decode_block, body, count, flags)
-            == _outcome(codec.pure_decode_block, body, count, flags))
+    native = _outcome(_native.decode_block, body, count, flags)
+    assert native == _outcome(codec.pure_decode_block, body, count, flags)
+    if flags & ~1:  # FORMAT.md: an unknown flag bit is damage, whatever the body
+        assert native[0] == "ValueError" and "flag" in native[1]
+
+
+# Values of every msgpack type a record must not hold where a str (or a map) belongs.
+WRONG = st.one_of(st.integers(-(2**63), 2**64 - 1), st.none(), st.booleans(), st.floats(),
+                  st.binary(max_size=8), st.lists(st.text(max_size=3), max_size=2),
+                  st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2))
+
+
+@EXAMPLES
+@given(st.lists(RECORD, min_size=1, max_size=6), st.data())
+def test_records_of_the_wrong_types_are_refused_the_same_way_naming_them(records, data):
+    """FORMAT.md: a well-checksummed record with a value of the wrong type is damage; both paths
+    refuse it with the same message, naming the record (and the key)."""
+    rows = [[dict(m), p] for m, p in records]
+    i = data.draw(st.integers(0, len(rows) - 1))
+    where = data.draw(st.sampled_from(["value", "key", "metadata", "payload"]))
+    wrong = data.draw(WRONG)
+    if where == "value":
+        rows[i][0]["k"] = wrong if not isinstance(wrong, str) else 1
+    elif where == "key":
+        wrong = data.draw(st.one_of(st.integers(), st.binary(max_size=4)))
+        rows[i][0] = {wrong: "v"}
+    elif where == "metadata":
+        rows[i][0] = wrong if not isinstance(wrong, dict) else [1]
+    else:
+        rows[i][1] = wrong if not isinstance(wrong, (bytes, str)) else None
+    try:
+        body = msgpack.packb(rows, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        return  # a key msgpack-python will not pack
+    native = _outcome(_native.decode_block, body, len(rows), 0)
+    assert native == _outcome(codec.pure_decode_block, body, len(rows), 0)
+    assert native[0] != "ok" and f"record {i} of the block" in native[1] or (
+        where == "key" and native[0] == "ValueError"), native
 
 
 @EXAMPLES

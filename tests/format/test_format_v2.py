@@ -293,13 +293,25 @@ def test_unknown_block_kinds_are_skipped(tmp_path):
     data = _header(sync)
     data += _records_block(sync, [({"a": "1"}, "x")])
     data += _v2.encode_block_header(sync, 7, 3, body, len(body), _v2.CODEC_NONE) + body
-    data += _v2.encode_block_header(sync, 200, 0, body, 4096, 9) + body  # unknown codec too
+    data += _v2.encode_block_header(sync, 200, 0, body, 4096, _v2.CODEC_ZSTD) + body  # no frame
     data += _records_block(sync, [({"a": "2"}, b"y"), ({"a": "3"}, "z")])
-    data += _v2.encode_end_block(sync, 3, {"sealed_ns": 2, "future": True})
+    data += _v2.encode_end_block(sync, 3, {"sealed_ns": 2, "blocks": 2, "future": True})
     path = tmp_path / "future.events"
     path.write_bytes(data)
     assert list(read_archive(str(path))) == [({"a": "1"}, "x"), ({"a": "2"}, b"y"),
                                              ({"a": "3"}, "z")]
+
+
+def test_an_unknown_codec_is_damage_even_in_an_unknown_block_kind(tmp_path):
+    sync = _v2.new_sync()
+    body = b"anything"
+    data = _header(sync) + _v2.encode_block_header(sync, 200, 0, body, 4096, 9) + body
+    data += _v2.encode_end_block(sync, 0, {"sealed_ns": 2, "blocks": 0})
+    path = tmp_path / "future.events"
+    path.write_bytes(data)
+    with pytest.raises(CorruptArchive, match="unknown block codec 9") as info:
+        list(read_archive(str(path)))
+    assert info.value.offset == len(_header(sync))
 
 
 def test_records_with_extension_elements_read_back_as_pairs(tmp_path):
@@ -308,7 +320,7 @@ def test_records_with_extension_elements_read_back_as_pairs(tmp_path):
     data += _records_block(sync, [({"a": "1"}, "x", {"tag": 1}), ({"a": "2"}, b"y", 5, "more")],
                            flags=_v2.FLAG_RECORD_EXTENSIONS)
     data += _records_block(sync, [({"a": "3"}, "z")])
-    data += _v2.encode_end_block(sync, 3, {})
+    data += _v2.encode_end_block(sync, 3, {"sealed_ns": 1, "blocks": 2})
     path = tmp_path / "ext.events"
     path.write_bytes(data)
     assert list(read_archive(str(path))) == [({"a": "1"}, "x"), ({"a": "2"}, b"y"),
@@ -321,7 +333,7 @@ def test_records_with_extra_elements_but_no_flag_are_corrupt(tmp_path):
     data += _v2.encode_end_block(sync, 1, {})
     path = tmp_path / "noflag.events"
     path.write_bytes(data)
-    with pytest.raises(CorruptArchive, match="pair"):
+    with pytest.raises(CorruptArchive, match="extension flag is not set"):
         list(read_archive(str(path)))
 
 

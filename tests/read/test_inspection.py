@@ -123,8 +123,12 @@ def test_legacy_empty_and_foreign_files(tmp_path: Path) -> None:
     foreign.write_bytes(b"hello, world\n")
     assert [(i.state, i.format, i.records) for i in map(describe_archive, map(
         source, (legacy, empty, foreign)
-    ))] == [("legacy", "v1", 7), ("empty", "empty", None), ("unreadable", "?", None)]
+    ))] == [("legacy", "v1", 7), ("unreadable", "?", None), ("unreadable", "?", None)]
     assert verify_archive(source(legacy)).ok
+    # FORMAT.md: no writer leaves a 0-byte file; it is one cut short (as an empty .gz is).
+    assert not verify_archive(source(empty)).ok
+    assert "truncated" in describe_archive(source(empty)).problem or "0 bytes" in (
+        describe_archive(source(empty)).problem)
     assert not verify_archive(source(foreign)).ok
 
 

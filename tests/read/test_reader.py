@@ -177,7 +177,7 @@ def test_empty_and_zero_record_files_in_the_middle_are_skipped(tmp_path, fake_cl
     sync = _v2.new_sync()
     created = int((fake_clock.time() - 5) * 1e9)
     zero = _v2.pack_file_header({"sync": sync, "created_ns": created, "seq": 0})
-    zero += _v2.encode_end_block(sync, 0, {})
+    zero += _v2.encode_end_block(sync, 0, {"sealed_ns": created, "blocks": 0})
     (tmp_path / "test_b_zero.events").write_bytes(zero)
     assert sealed
     assert read_all("test_*.events", tmp_path) == recs(4)
