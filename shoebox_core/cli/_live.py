@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ..cli._common import EXIT_DATA, EXIT_OK, EXIT_USAGE, CommandError
+from ..cli._common import EXIT_DATA, EXIT_USAGE, CommandError
 from ..errors import NoMoreFiles
 
 __all__ = ["cat_live"]

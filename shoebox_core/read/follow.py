@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
 
 from .._fsutil import INPROGRESS_SUFFIX
 from .position import Batch, Gap, Position, read_source
@@ -116,7 +115,10 @@ class Follower:
 
     def _list(self) -> None:
         """List again: the archives after the last one read, in write order."""
-        found = self._find()
+        # A file listed before, unchanged: the same Source (and the handle kept open with it).
+        known = {e.source.path: e.source for e in self._queue}
+        found = [known.get(s.path, s) if _same(known.get(s.path), s) else s
+                 for s in self._find()]
         new = [s for s in found if s.path not in self._heads]
         seen = {s.path for s in found}
         entries: dict[str, _Entry] = {}
@@ -141,7 +143,9 @@ class Follower:
                 continue
             if entry.identity is None and (entry.in_progress or entry.source.size == 0):
                 continue  # a file whose header is not written yet: next time
-            if place is not None and entry.identity == place.entry.identity:
+            if place is not None and entry.identity is not None and (
+                entry.identity == place.entry.identity
+            ):
                 place.entry = entry
             elif (self._after is not None and entry.key <= self._after) or (
                 place is not None and entry.key < place.entry.key
@@ -155,7 +159,8 @@ class Follower:
                        "deleted)" if not self._resuming else "the checkpoint's archive is gone; "
                        "reading resumes with the next one")
         self._resuming = False
-        release([e.source for e in self._queue if e.source.path not in seen])
+        kept = {id(s) for s in found}
+        release([e.source for e in self._queue if id(e.source) not in kept])
         self._queue = queue
         self._listed = self._ever_listed = True
 
@@ -289,3 +294,7 @@ class Follower:
 def _stem_key(key: Key, source: Source) -> Key:
     """Write order that does not change when the file is renamed or compressed."""
     return (key[0], key[1], stem(source.name))
+
+
+def _same(before: Source | None, now: Source) -> bool:
+    return before is not None and before.size == now.size

@@ -120,7 +120,7 @@ class ReadingRollManager:
         self.active_filename: str | None = None
         self._follower = Follower(
             self._find, follow=follow, poll_interval=poll_interval, lenient=lenient,
-            report=self._damaged, on_open=self._opened, on_close=self._closed,
+            report=self._damaged, on_open=self._file_opened, on_close=self._file_closed,
             start_after=None if start_after is None else Position.from_json(start_after),
         )
         self._current: Iterator[Record] = iter(())  # the records left of the block being read
@@ -142,11 +142,11 @@ class ReadingRollManager:
                     reason)
         self.damage.append(Damage(path, offset, skipped, reason))
 
-    def _opened(self, path: str) -> None:
+    def _file_opened(self, path: str) -> None:
         self.active_filename = path
         self._chain.on_open(path)
 
-    def _closed(self, path: str) -> None:
+    def _file_closed(self, path: str) -> None:
         self.active_filename = None
         self._chain.on_close(path)
 

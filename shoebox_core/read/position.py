@@ -22,7 +22,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import zstandard
 
@@ -80,7 +80,7 @@ class Position:
                            ("block", int), ("index", int)):
             item = value.get(name)
             if not isinstance(item, kind) or isinstance(item, bool) or (
-                kind is int and item < 0
+                isinstance(item, int) and item < 0
             ):
                 raise ConfigError(f"{where}: position field {name!r} must be "
                                   f"{'a non-negative integer' if kind is int else 'a string'}, "
@@ -214,8 +214,9 @@ def read_blocks(
         if report is not None:
             report(offset, skipped, reason)
 
-    batches = iter_blocks(counter, opened.source.path, lenient=lenient, report=on_damage,
-                          header=archive.header, start=None if start == first else start)
+    batches = iter_blocks(cast(BinaryIO, counter), opened.source.path, lenient=lenient,
+                          report=on_damage, header=archive.header,
+                          start=None if start == first else start)
     end = start  # where the block just read ends, while the count is exact
     try:
         for batch in batches:
@@ -234,7 +235,7 @@ def read_blocks(
             raise
         return exc.offset or start
     finally:
-        batches.close()
+        batches.close()  # type: ignore[attr-defined]  # a generator
     return tail
 
 

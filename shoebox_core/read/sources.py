@@ -134,9 +134,9 @@ KEEP_OPEN = 64
 
 def in_write_order(sources: Iterable[Source], *, keep_open: int = KEEP_OPEN) -> list[Source]:
     """``sources`` in write order (see :meth:`OpenedArchive.order_key`; an unreadable file sorts
-    first, by name, and is reported when read). Each archive is opened once to read its header;
-    the first ``keep_open`` in that order stay open for :func:`open_archive`, the others are
-    closed (and opened again when read)."""
+    first, by name, and is reported when read; one gone since it was listed is left out). Each
+    archive is opened once to read its header; the first ``keep_open`` in that order stay open
+    for :func:`open_archive`, the others are closed (and opened again when read)."""
     return [source for _key, _identity, source in headed(sources, keep_open=keep_open)]
 
 
@@ -154,6 +154,8 @@ def headed(
             continue
         try:
             opened = open_archive(source)
+        except FileNotFoundError:
+            continue  # renamed (compressed) or removed since it was listed
         except Exception:
             keyed.append(((0, 0, source.name), i, None, source))
             continue
@@ -308,5 +310,11 @@ def find_sources(
                 continue
             for entry in entries:
                 if entry.is_file() and _matches(entry.name, name_pattern, include_in_progress):
-                    sources.append(Source(entry.path, entry.stat().st_size))
+                    try:
+                        size = entry.stat().st_size
+                    except FileNotFoundError:
+                        # Renamed (sealed, compressed) or removed since the directory was read:
+                        # its new name is in this listing or the next one.
+                        continue
+                    sources.append(Source(entry.path, size))
     return _drop_twins(sources)
