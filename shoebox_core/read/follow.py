@@ -36,6 +36,7 @@ __all__ = ["Follower"]
 log = logging.getLogger("shoebox")
 
 Key = tuple[int, int, str]
+_RELISTS = 10  # listings in a row a file may vanish from before it is left to the next poll
 
 
 @dataclass
@@ -117,12 +118,20 @@ class Follower:
         """List again: the archives after the last one read, in write order."""
         # A file listed before, unchanged: the same Source (and the handle kept open with it).
         known = {e.source.path: e.source for e in self._queue}
-        found = [known.get(s.path, s) if _same(known.get(s.path), s) else s
-                 for s in self._find()]
-        new = [s for s in found if s.path not in self._heads]
+        for attempt in range(_RELISTS + 1):
+            found = [known.get(s.path, s) if _same(known.get(s.path), s) else s
+                     for s in self._find()]
+            new = [s for s in found if s.path not in self._heads]
+            vanished: list[Source] = []
+            heads = headed(new, vanished=vanished)
+            if not vanished or attempt == _RELISTS:
+                break
+            # A file was renamed (compressed) between the listing and reading its header: its
+            # new name may have been missed. List again, or it would be skipped for good.
+            release([source for _key, _identity, source in heads])
         seen = {s.path for s in found}
         entries: dict[str, _Entry] = {}
-        for key, identity, source in headed(new):
+        for key, identity, source in heads:
             if identity is not None:
                 self._heads[source.path] = (key, identity)
             entries[source.path] = _Entry(_stem_key(key, source), identity, source)

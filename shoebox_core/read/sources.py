@@ -134,18 +134,20 @@ KEEP_OPEN = 64
 
 def in_write_order(sources: Iterable[Source], *, keep_open: int = KEEP_OPEN) -> list[Source]:
     """``sources`` in write order (see :meth:`OpenedArchive.order_key`; an unreadable file sorts
-    first, by name, and is reported when read; one gone since it was listed is left out). Each
+    first, by name, and is reported when read). Each
     archive is opened once to read its header; the first ``keep_open`` in that order stay open
     for :func:`open_archive`, the others are closed (and opened again when read)."""
     return [source for _key, _identity, source in headed(sources, keep_open=keep_open)]
 
 
 def headed(
-    sources: Iterable[Source], *, keep_open: int = KEEP_OPEN
+    sources: Iterable[Source], *, keep_open: int = KEEP_OPEN,
+    vanished: list[Source] | None = None,
 ) -> list[tuple[tuple[int, int, str], str | None, Source]]:
     """``(order key, identity, source)`` of each source, in write order, as
     :func:`in_write_order` finds them; the identity (:attr:`OpenedArchive.identity`) is None for
-    an empty file or one whose header cannot be read (yet)."""
+    an empty file or one whose header cannot be read (yet). With ``vanished``, a file gone since
+    it was listed is left out and added there."""
     keyed: list[tuple[tuple[int, int, str], int, str | None, Source]] = []
     kept: list[tuple[tuple[int, int, str], int, OpenedArchive]] = []  # sorted, <= keep_open
     for i, source in enumerate(sources):
@@ -155,7 +157,11 @@ def headed(
         try:
             opened = open_archive(source)
         except FileNotFoundError:
-            continue  # renamed (compressed) or removed since it was listed
+            if vanished is None:
+                keyed.append(((0, 0, source.name), i, None, source))  # reported when read
+            else:
+                vanished.append(source)  # renamed (compressed) or removed since it was listed
+            continue
         except Exception:
             keyed.append(((0, 0, source.name), i, None, source))
             continue
