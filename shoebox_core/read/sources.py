@@ -317,10 +317,10 @@ def find_sources(
             for entry in entries:
                 if entry.is_file() and _matches(entry.name, name_pattern, include_in_progress):
                     try:
-                        size = entry.stat().st_size
+                        size: int | None = entry.stat().st_size
                     except FileNotFoundError:
-                        # Renamed (sealed, compressed) or removed since the directory was read:
-                        # its new name is in this listing or the next one.
-                        continue
+                        # Renamed (compressed) or removed since the directory was read: opening
+                        # it says so (a reader then lists again, for its new name).
+                        size = None
                     sources.append(Source(entry.path, size))
     return _drop_twins(sources)
