@@ -228,3 +228,75 @@ def test_a_reader_listing_while_the_zstd_callback_compresses(tmp_path: Path) -> 
         record(i) for i in range(3000)
     ]
     assert passes > 1
+
+
+# -- what following costs ------------------------------------------------------------------------
+def test_an_idle_follower_costs_a_listing_per_poll_and_no_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Locally: while nothing changes, each poll is one directory listing and opens nothing;
+    a poll in which the file being written grew opens it once, at its last complete block."""
+    import builtins
+
+    from shoebox_core.read import sources
+
+    writer = WritingRollManager("ev_{seq}.events", None, str(tmp_path), flush_interval=None,
+                                block_records=10)
+    try:
+        writer.write_many([record(i) for i in range(20)])
+        writer.flush()
+        opens: list[str] = []
+        listings: list[str] = []
+        real_open, real_scandir = builtins.open, sources.os.scandir
+        monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (
+            opens.append(str(f)) if str(f).startswith(str(tmp_path)) else None,
+            real_open(f, *a, **k))[1])
+        monkeypatch.setattr(sources.os, "scandir", lambda p: (listings.append(p),
+                                                              real_scandir(p))[1])
+        with ReadingRollManager("ev_*.events", str(tmp_path), follow=True,
+                                poll_interval=0.01) as reader:
+            assert read_n(reader, 20) == [record(i) for i in range(20)]
+            assert len(opens) == 1  # header and records: one open
+            del opens[:], listings[:]
+            with pytest.raises(NoMoreFiles):
+                reader.read(timeout=0.3)
+            assert opens == [] and len(listings) >= 2
+            writer.write_many([record(i) for i in range(20, 30)])
+            writer.flush()
+            assert read_n(reader, 10) == [record(i) for i in range(20, 30)]
+            assert len(opens) == 1
+    finally:
+        writer.close()
+
+
+def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(moto, tmp_path: Path) -> None:
+    """In a bucket: one LIST request per poll while nothing changes, no GET, no HEAD; a new
+    small archive costs one GET."""
+    s3fs = pytest.importorskip("s3fs")
+    import uuid
+
+    from .test_open_once import measure
+
+    options = moto.storage_options()
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    bucket = f"follow-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
+    local = tmp_path / "spool"
+    write_here(local, 0, 300)
+    first = next(local.iterdir())
+    fs.put(str(first), f"{bucket}/x/{first.name}")
+    with ReadingRollManager(f"s3://{bucket}/x/ev_*.events", storage_options=options,
+                            follow=True, poll_interval=0.05) as reader:
+        assert read_n(reader, 300) == [record(i) for i in range(300)]
+
+        def idle() -> None:
+            with pytest.raises(NoMoreFiles):
+                reader.read(timeout=0.5)
+
+        objects, listings, heads = measure(moto, idle)
+        assert (sum(objects.values()), heads) == (0, 0) and listings >= 2
+        write_here(local, 300, 600)
+        newest = max(local.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        fs.put(str(newest), f"{bucket}/x/{newest.name}")
+        objects, listings, heads = measure(moto, lambda: read_n(reader, 300))
+        assert (sorted(objects.values()), heads) == ([1], 0)
