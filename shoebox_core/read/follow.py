@@ -36,6 +36,7 @@ __all__ = ["Follower"]
 log = logging.getLogger("shoebox")
 
 Key = tuple[int, int, str]
+_STOP_CHECK = 0.05  # seconds: how soon a waiting follower notices stop()
 _RELISTS = 10  # listings in a row a file may vanish from before it is left to the next poll
 
 
@@ -99,7 +100,8 @@ class Follower:
         self._reading: Generator[Batch, None, int | None] | None = None
         self._listed = False
         self._ever_listed = False
-        self._stop = threading.Event()
+        self._stopping = False  # stop(): a plain flag, as a signal handler may set it
+        self._closed = threading.Event()  # close(), from any thread: wakes a wait at once
         self.batch: tuple[_Entry, int, int] | None = None  # the last batch's archive and place
         if start_after is not None:
             self._after = start_after.key
@@ -214,7 +216,7 @@ class Follower:
         a fresh listing found nothing new; following, ``deadline`` (of ``time.monotonic()``)
         passed or :meth:`stop` was called."""
         self._listed = False
-        while not self._stop.is_set():
+        while not self._stopping:
             if self._reading is not None:
                 if (got := self._step()) is not None:
                     return got
@@ -238,7 +240,12 @@ class Follower:
                 wait = min(wait, deadline - time.monotonic())
                 if wait <= 0:
                     return None
-            if self._stop.wait(wait):
+            # In slices: stop() only sets a flag (a signal handler must not take the Event's
+            # lock, which the interrupted thread may hold).
+            end = time.monotonic() + wait
+            while not self._stopping and (left := end - time.monotonic()) > 0:
+                self._closed.wait(min(left, _STOP_CHECK))
+            if self._stopping:
                 return None
             self._listed = False
         return None
@@ -285,12 +292,14 @@ class Follower:
                         since + consumed)
 
     def stop(self) -> None:
-        """Wake a waiting :meth:`next_batch`, which returns None; safe from a signal handler."""
-        self._stop.set()
+        """Make :meth:`next_batch` return None (a waiting one within 50 ms); safe from a signal
+        handler."""
+        self._stopping = True
 
     def close(self) -> None:
         """Stop, close the file being read (its on_close runs) and any kept open."""
-        self._stop.set()
+        self._stopping = True
+        self._closed.set()
         if self._reading is not None:
             self._reading.close()
             self._reading = None
