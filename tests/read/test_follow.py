@@ -95,23 +95,34 @@ def test_a_reader_made_before_any_file_reads_the_files_sealed_later(tmp_path: Pa
     assert reader.gaps == [] and reader.damage == []
 
 
-def test_a_reader_lists_a_bucket_again_before_it_ends(moto, tmp_path: Path) -> None:
-    s3fs = pytest.importorskip("s3fs")
-    import uuid
+class Bucket:
+    """A fresh bucket on the moto server; archives written locally, then uploaded."""
 
-    options = moto.storage_options()
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
-    bucket = f"follow-{uuid.uuid4().hex[:12]}"
-    fs.mkdir(bucket)
-    local = tmp_path / "spool"
-    write_here(local, 0, 600)
-    for path in sorted(local.iterdir()):
-        fs.put(str(path), f"{bucket}/x/{path.name}")
-    reader = ReadingRollManager(f"s3://{bucket}/x/ev_*.events", storage_options=options)
+    def __init__(self, moto, tmp_path: Path) -> None:
+        s3fs = pytest.importorskip("s3fs")
+        import uuid
+
+        self.options = moto.storage_options()
+        self.fs = s3fs.S3FileSystem(skip_instance_cache=True, **self.options)
+        self.name = f"follow-{uuid.uuid4().hex[:12]}"
+        self.fs.mkdir(self.name)
+        self.spool = tmp_path / "spool"
+        self.pattern = f"s3://{self.name}/x/ev_*.events"
+
+    def add(self, first: int, last: int) -> None:
+        """Write records first..last-1 as one sealed archive (300 per file) and upload it."""
+        before = set(self.spool.iterdir()) if self.spool.exists() else set()
+        write_here(self.spool, first, last)
+        for path in sorted(set(self.spool.iterdir()) - before):
+            self.fs.put(str(path), f"{self.name}/x/{path.name}")
+
+
+def test_a_reader_lists_a_bucket_again_before_it_ends(moto, tmp_path: Path) -> None:
+    bucket = Bucket(moto, tmp_path)
+    bucket.add(0, 600)
+    reader = ReadingRollManager(bucket.pattern, storage_options=bucket.options)
     assert read_n(reader, 450) == [record(i) for i in range(450)]
-    write_here(local, 600, 900)
-    newest = max(local.iterdir(), key=lambda p: p.stat().st_mtime_ns)
-    fs.put(str(newest), f"{bucket}/x/{newest.name}")
+    bucket.add(600, 900)
     assert list(reader) == [record(i) for i in range(450, 900)]
 
 
@@ -272,21 +283,12 @@ def test_an_idle_follower_costs_a_listing_per_poll_and_no_open(
 def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(moto, tmp_path: Path) -> None:
     """In a bucket: one LIST request per poll while nothing changes, no GET, no HEAD; a new
     small archive costs one GET."""
-    s3fs = pytest.importorskip("s3fs")
-    import uuid
-
     from .test_open_once import measure
 
-    options = moto.storage_options()
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
-    bucket = f"follow-{uuid.uuid4().hex[:12]}"
-    fs.mkdir(bucket)
-    local = tmp_path / "spool"
-    write_here(local, 0, 300)
-    first = next(local.iterdir())
-    fs.put(str(first), f"{bucket}/x/{first.name}")
-    with ReadingRollManager(f"s3://{bucket}/x/ev_*.events", storage_options=options,
-                            follow=True, poll_interval=0.05) as reader:
+    bucket = Bucket(moto, tmp_path)
+    bucket.add(0, 300)
+    with ReadingRollManager(bucket.pattern, storage_options=bucket.options, follow=True,
+                            poll_interval=0.05) as reader:
         assert read_n(reader, 300) == [record(i) for i in range(300)]
 
         def idle() -> None:
@@ -295,8 +297,6 @@ def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(moto, tmp_path: P
 
         objects, listings, heads = measure(moto, idle)
         assert (sum(objects.values()), heads) == (0, 0) and listings >= 2
-        write_here(local, 300, 600)
-        newest = max(local.iterdir(), key=lambda p: p.stat().st_mtime_ns)
-        fs.put(str(newest), f"{bucket}/x/{newest.name}")
+        bucket.add(300, 600)
         objects, listings, heads = measure(moto, lambda: read_n(reader, 300))
         assert (sorted(objects.values()), heads) == ([1], 0)

@@ -155,46 +155,40 @@ def test_a_checkpoint_file_is_saved_atomically_and_loaded(tmp_path: Path) -> Non
 
 
 # -- a file being written (issue 10, item 18) ------------------------------------------------------
-def test_a_file_being_written_ends_quietly_at_its_last_complete_block(tmp_path: Path) -> None:
+@pytest.fixture
+def live(tmp_path: Path):
+    """The in-progress file of a writer still open, holding 25 flushed records (3 blocks)."""
     writer = WritingRollManager("ev_{seq}.events", None, str(tmp_path), block_records=10,
                                 flush_interval=None)
-    try:
-        writer.write_many([record(i) for i in range(25)])
-        writer.flush()
-        [live] = list(tmp_path.iterdir())
-        # a torn block at the tail (its header and part of its body), as a writer caught in
-        # the middle of a write leaves it
-        data = live.read_bytes()
-        first_block = _v2.parse_file_header(data).length
-        with open(live, "ab") as f:
-            f.write(data[first_block : first_block + 60])
-        for lenient in (False, True):
-            reader = ReadingRollManager("ev_*.events", str(tmp_path), include_in_progress=True,
-                                        lenient=lenient)
-            assert list(reader) == [record(i) for i in range(25)]
-            assert reader.damage == []
-    finally:
-        writer.close()
+    writer.write_many([record(i) for i in range(25)])
+    writer.flush()
+    [path] = list(tmp_path.iterdir())
+    yield path
+    writer.close()
 
 
-def test_a_bad_checksum_in_a_complete_block_of_a_live_file_is_still_damage(
-    tmp_path: Path,
-) -> None:
-    writer = WritingRollManager("ev_{seq}.events", None, str(tmp_path), block_records=10,
-                                flush_interval=None)
-    try:
-        writer.write_many([record(i) for i in range(25)])
-        writer.flush()
-        [live] = list(tmp_path.iterdir())
-        copy = tmp_path / "copy" / live.name
-        copy.parent.mkdir()
-        data = bytearray(live.read_bytes())
-        data[len(data) // 2] ^= 0x01
-        copy.write_bytes(data)
-        with pytest.raises(CorruptArchive, match="checksum"):
-            list(ReadingRollManager("ev_*.events", str(copy.parent), include_in_progress=True))
-        lenient = ReadingRollManager("ev_*.events", str(copy.parent), include_in_progress=True,
-                                     lenient=True)
-        assert len(list(lenient)) < 25 and len(lenient.damage) == 1
-    finally:
-        writer.close()
+def test_a_file_being_written_ends_quietly_at_its_last_complete_block(live: Path) -> None:
+    # a torn block at the tail (its header and part of its body), as a writer caught in the
+    # middle of a write leaves it
+    data = live.read_bytes()
+    first_block = _v2.parse_file_header(data).length
+    with open(live, "ab") as f:
+        f.write(data[first_block : first_block + 60])
+    for lenient in (False, True):
+        reader = ReadingRollManager("ev_*.events", str(live.parent), include_in_progress=True,
+                                    lenient=lenient)
+        assert list(reader) == [record(i) for i in range(25)]
+        assert reader.damage == []
+
+
+def test_a_bad_checksum_in_a_complete_block_of_a_live_file_is_still_damage(live: Path) -> None:
+    copy = live.parent / "copy" / live.name
+    copy.parent.mkdir()
+    data = bytearray(live.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copy.write_bytes(data)
+    with pytest.raises(CorruptArchive, match="checksum"):
+        list(ReadingRollManager("ev_*.events", str(copy.parent), include_in_progress=True))
+    lenient = ReadingRollManager("ev_*.events", str(copy.parent), include_in_progress=True,
+                                 lenient=True)
+    assert len(list(lenient)) < 25 and len(lenient.damage) == 1
