@@ -192,3 +192,16 @@ def test_a_bad_checksum_in_a_complete_block_of_a_live_file_is_still_damage(live:
     lenient = ReadingRollManager("ev_*.events", str(copy.parent), include_in_progress=True,
                                  lenient=True)
     assert len(list(lenient)) < 25 and len(lenient.damage) == 1
+
+
+def test_a_position_in_a_legacy_v1_file_resumes_at_the_next_record(shared_data) -> None:
+    """v1 files have no header: they are named by their name, the records counted."""
+    legacy = str(shared_data / "legacy-v1")
+    everything = list(ReadingRollManager("legacy_*.events", legacy))
+    for n in (1, 299, 300, 301, 1199):
+        reader = ReadingRollManager("legacy_*.events", legacy)
+        list(islice(reader, n))
+        position = reader.position
+        assert position["archive"].startswith("name:")
+        again = ReadingRollManager("legacy_*.events", legacy, start_after=position)
+        assert list(again) == everything[n:], n
