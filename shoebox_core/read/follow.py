@@ -100,6 +100,7 @@ class Follower:
         self._reading: Generator[Batch, None, int | None] | None = None
         self._listed = False
         self._ever_listed = False
+        self._trouble = False  # following: the store failed; wait a poll before trying again
         self._stopping = False  # stop(): a plain flag, as a signal handler may set it
         self._closed = threading.Event()  # close(), from any thread: wakes a wait at once
         self.batch: tuple[_Entry, int, int] | None = None  # the last batch's archive and place
@@ -223,7 +224,7 @@ class Follower:
                 continue
             head = self._queue[0] if self._queue else None
             place = self._place
-            if head is not None and not (
+            if head is not None and not self._trouble and not (
                 # the file being written has not grown since its tail was reached
                 place is not None and place.entry is head
                 and place.waiting == (head.source.path, head.source.size)
@@ -231,7 +232,7 @@ class Follower:
                 self._start(head)
                 continue
             if not self._listed:
-                self._list()
+                self._relist()
                 continue
             if not self.follow:
                 return None
@@ -247,8 +248,22 @@ class Follower:
                 self._closed.wait(min(left, _STOP_CHECK))
             if self._stopping:
                 return None
-            self._listed = False
+            self._listed = self._trouble = False
         return None
+
+    def _relist(self) -> None:
+        try:
+            self._list()
+        except Exception as exc:
+            if not self.follow:
+                raise
+            self._unreachable("cannot list the archives", exc)
+
+    def _unreachable(self, what: str, exc: BaseException) -> None:
+        """Following, a store that is down or slow is normal life: say so, try again next poll."""
+        log.warning("shoebox: %s (%s: %s); trying again in %gs", what, type(exc).__name__, exc,
+                    self.poll_interval)
+        self._listed = self._trouble = True
 
     def _step(self) -> Batch | None:
         """One batch of the file being read, or None once it is read as far as it goes."""
@@ -269,9 +284,14 @@ class Follower:
         except FileNotFoundError:
             # Renamed (compressed) or deleted since it was listed: find it again, by identity.
             self._reading = None
-            self._listed = False
             place.waiting = None
-            self._list()
+            self._relist()
+            return None
+        except OSError as exc:
+            self._reading = None
+            if not self.follow:
+                raise
+            self._unreachable(f"cannot read {place.entry.source.path}", exc)
             return None
         except BaseException:
             self._reading = None

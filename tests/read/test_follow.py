@@ -300,3 +300,28 @@ def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(moto, tmp_path: P
         bucket.add(300, 600)
         objects, listings, heads = measure(moto, lambda: read_n(reader, 300))
         assert (sorted(objects.values()), heads) == ([1], 0)
+
+
+def test_a_follower_of_a_bucket_rides_out_the_store_going_down(
+    moto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store down while following: a warning each poll, no exception; back up, reading goes
+    on with what is new."""
+    import logging
+
+    bucket = Bucket(moto, tmp_path)
+    bucket.add(0, 300)
+    with ReadingRollManager(bucket.pattern, storage_options=bucket.options, follow=True,
+                            poll_interval=0.05) as reader:
+        assert read_n(reader, 300) == [record(i) for i in range(300)]
+        moto.stop()
+        try:
+            with caplog.at_level(logging.WARNING, logger="shoebox"):
+                with pytest.raises(NoMoreFiles):
+                    reader.read(timeout=1.0)
+            assert "cannot list the archives" in caplog.text
+        finally:
+            moto.start()  # empty: the bucket is made again
+        bucket.fs.mkdir(bucket.name)
+        bucket.add(300, 600)
+        assert read_n(reader, 300) == [record(i) for i in range(300, 600)]
