@@ -67,9 +67,10 @@ class _Place:
 class Follower:
     """Batches of records of every archive ``find`` lists, in write order (see the module).
 
-    ``find()`` lists the archives (as :func:`~.sources.find_sources` does); ``reading(entry)``
-    wraps the reading of one file (callbacks, damage reports); ``start_after`` resumes after a
-    :class:`~.position.Position`.
+    ``find()`` lists the archives (as :func:`~.sources.find_sources` does); ``report(path,
+    offset, skipped, reason)`` hears of damage a lenient reader skipped; ``on_open(path)`` /
+    ``on_close(path)`` are called once per archive read; ``start_after`` resumes after a
+    :class:`~.position.Position`. Archives it could not read to their end are in ``gaps``.
     """
 
     def __init__(
@@ -168,8 +169,9 @@ class Follower:
             queue.append(entry)
         if place is not None and not any(e is place.entry for e in queue):
             self._lose(place, "archive gone before it was read to its end (moved, shipped or "
-                       "deleted)" if not self._resuming else "the checkpoint's archive is gone; "
-                       "reading resumes with the next one")
+                       "deleted)" if not self._resuming else "the checkpoint's archive is gone (any "
+                       "records it held after the checkpoint are not read); reading resumes with "
+                       "the next one")
         self._resuming = False
         kept = {id(s) for s in found}
         release([e.source for e in self._queue if id(e.source) not in kept])
