@@ -37,7 +37,10 @@ log = logging.getLogger("shoebox")
 
 Key = tuple[int, int, str]
 _STOP_CHECK = 0.05  # seconds: how soon a waiting follower notices stop()
-_RELISTS = 10  # listings in a row a file may vanish from before it is left to the next poll
+_RELISTS = 10
+_GONE = "archive gone before it was read to its end (moved, shipped or deleted)"
+_CHECKPOINT_GONE = ("the checkpoint's archive is gone (any records it held after the checkpoint "
+                    "are not read); reading resumes with the next one")  # listings in a row a file may vanish from before it is left to the next poll
 
 
 @dataclass
@@ -168,10 +171,7 @@ class Follower:
             identities.add(entry.identity or entry.source.path)
             queue.append(entry)
         if place is not None and not any(e is place.entry for e in queue):
-            self._lose(place, "archive gone before it was read to its end (moved, shipped or "
-                       "deleted)" if not self._resuming else "the checkpoint's archive is gone (any "
-                       "records it held after the checkpoint are not read); reading resumes with "
-                       "the next one")
+            self._lose(place, _CHECKPOINT_GONE if self._resuming else _GONE)
         self._resuming = False
         kept = {id(s) for s in found}
         release([e.source for e in self._queue if id(e.source) not in kept])
