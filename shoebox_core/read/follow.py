@@ -37,10 +37,10 @@ log = logging.getLogger("shoebox")
 
 Key = tuple[int, int, str]
 _STOP_CHECK = 0.05  # seconds: how soon a waiting follower notices stop()
-_RELISTS = 10
+_RELISTS = 10  # listings in a row a file may vanish from before it is left to the next poll
 _GONE = "archive gone before it was read to its end (moved, shipped or deleted)"
 _CHECKPOINT_GONE = ("the checkpoint's archive is gone (any records it held after the checkpoint "
-                    "are not read); reading resumes with the next one")  # listings in a row a file may vanish from before it is left to the next poll
+                    "are not read); reading resumes with the next one")
 
 
 @dataclass
