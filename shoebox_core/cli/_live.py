@@ -93,7 +93,7 @@ class _Live:
                 self.tell()
                 if not reader.follow or self.stopping:
                     return
-                self.save()  # idle: what was printed is saved
+                self.save()  # idle: what was printed is shown, and saved
                 continue
             yield record
             n += 1
@@ -103,17 +103,15 @@ class _Live:
 
     def save(self) -> None:
         """Flush stdout, then save the position of the last record printed (if it moved)."""
-        if self.checkpoint is None:
-            return
-        position = self.reader.position
-        if position is None or position == self.saved:
-            return
-        from ..read.position import save_position
-
         try:
             sys.stdout.flush()
         except BrokenPipeError:
             return
+        position = self.reader.position
+        if self.checkpoint is None or position is None or position == self.saved:
+            return
+        from ..read.position import save_position
+
         save_position(self.checkpoint, position)
         self.saved = position
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,8 +22,10 @@ CAT = [sys.executable, "-c", "import sys; from shoebox_core.cli.main import main
 
 
 def cat(*args: str, stdout: Path) -> subprocess.Popen[bytes]:
+    # Block-buffered stdout, as in a pipe: records must show without waiting for more.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     with open(stdout, "ab") as out:
-        return subprocess.Popen([*CAT, *args], stdout=out, stderr=subprocess.PIPE)
+        return subprocess.Popen([*CAT, *args], stdout=out, stderr=subprocess.PIPE, env=env)
 
 
 def numbers(path: Path) -> list[int]:
