@@ -21,11 +21,27 @@ CAT = [sys.executable, "-c", "import sys; from shoebox_core.cli.main import main
        "sys.exit(main())", "cat"]
 
 
+_RUNNING: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_cat_left_running():
+    """A failed test leaves no ``shoebox cat --follow`` behind (it would run forever)."""
+    yield
+    while _RUNNING:
+        proc = _RUNNING.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def cat(*args: str, stdout: Path) -> subprocess.Popen[bytes]:
     # Block-buffered stdout, as in a pipe: records must show without waiting for more.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     with open(stdout, "ab") as out:
-        return subprocess.Popen([*CAT, *args], stdout=out, stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([*CAT, *args], stdout=out, stderr=subprocess.PIPE, env=env)
+    _RUNNING.append(proc)
+    return proc
 
 
 def numbers(path: Path) -> list[int]:
