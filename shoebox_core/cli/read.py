@@ -42,7 +42,8 @@ def add_parsers(sub: Any) -> None:
         epilog="examples:\n"
         "  shoebox cat 'archive/events_*.events'\n"
         "  shoebox cat -c pipeline.toml --where event_type=compute.instance.create.end --count\n"
-        "  shoebox cat 's3://bucket/events/*.events' --payload-only | jq .event_type\n",
+        "  shoebox cat 's3://bucket/events/*.events' --payload-only | jq .event_type\n"
+        "  shoebox cat --follow --checkpoint consumer.pos 'archive/events_*.events'\n",
     )
     add_reading(cat)
     cat.add_argument("-w", "--where", action="append", default=[], metavar="KEY=VALUE",
@@ -58,6 +59,15 @@ def add_parsers(sub: Any) -> None:
     cat.add_argument("-n", "--limit", type=int, metavar="N", help="stop after N records")
     cat.add_argument("--lenient", action="store_true", default=None,
                      help="skip damaged blocks (reported on stderr, exit 1) instead of stopping")
+    cat.add_argument("-f", "--follow", action="store_true",
+                     help="one PATTERN: after the last archive, print the records of the one "
+                     "being written as they are flushed, and of the next ones, until "
+                     "interrupted (Ctrl-C or SIGTERM: exit 0)")
+    cat.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS",
+                     help="with --follow, how often to list the archives again (default 1)")
+    cat.add_argument("--checkpoint", metavar="FILE",
+                     help="one PATTERN: resume after the position saved in FILE, and save the "
+                     "position there (atomically) as records are printed and on exit")
     cat.set_defaults(func=run_cat)
 
     ls = sub.add_parser(
@@ -141,17 +151,24 @@ def run_cat(args: argparse.Namespace) -> int:
     if args.lenient is not None:
         settings["lenient"] = args.lenient
     conditions = _conditions(args.where)
+    if args.follow or args.checkpoint:
+        from ..cli._live import cat_live
+
+        return cat_live(args, patterns, directory, settings, lambda records: _cat(
+            args, records, conditions))
     sources = find(args, patterns, directory, settings)
+    damaged: list[str] = []
     try:
-        return _cat(args, sources, settings.get("lenient", False), conditions)
+        status = _cat(args, _records(sources, settings.get("lenient", False), damaged),
+                      conditions)
     finally:
         release(sources)  # what finding the write order kept open and --limit left unread
+    return EXIT_DATA if damaged and status == EXIT_OK else status
 
 
-def _cat(args: argparse.Namespace, sources: list[Any], lenient: bool,
+def _cat(args: argparse.Namespace, records: Iterable[tuple[dict[str, str], Any]],
          conditions: list[tuple[str, bool, str]]) -> int:
-    damaged: list[str] = []
-    records: Iterable[tuple[dict[str, str], Any]] = _records(sources, lenient, damaged)
+    """Print ``records`` as ``args`` asks; EXIT_OK, also when the reader of stdout went away."""
     if conditions:
         records = (
             record for record in records
@@ -179,8 +196,7 @@ def _cat(args: argparse.Namespace, sources: list[Any], lenient: bool,
         out.flush()
     except BrokenPipeError:
         _silence_stdout()
-        return EXIT_OK
-    return EXIT_DATA if damaged else EXIT_OK
+    return EXIT_OK
 
 
 def _silence_stdout() -> None:

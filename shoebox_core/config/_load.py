@@ -30,7 +30,7 @@ SECTIONS = ("directory", "template", "namer", "roll", "on_open", "on_close", "wr
             "input")
 _NOT_FROM_CONFIG = ("clock",)  # strategies take it from the program, never from a file
 #: Writer and reader arguments a program passes (objects, functions), never a config file.
-PROGRAM_ONLY = ("clock", "namer", "on_shipping_event")
+PROGRAM_ONLY = ("clock", "namer", "on_shipping_event", "follow", "poll_interval", "start_after")
 _CHOICES = {"compression": ("none", "zstd"), "when_full": ("block", "raise")}
 _AT_LEAST_ONE = ("block_records", "block_bytes", "max_record_bytes", "max_backlog")
 _NON_NEGATIVE = ("flush_interval", "tick_interval")

@@ -1,6 +1,8 @@
 """Reading archives back.
 
 - :mod:`.manager`: :class:`~.manager.ReadingRollManager`, records in write order across files;
+- :mod:`.follow`: listing again, following the archive being written, by archive identity;
+- :mod:`.position`: positions (checkpoints) and reading an archive on from one;
 - :mod:`.sources`: finding archives (a local wildcard, a path, any fsspec URL) and opening each
   once;
 - :mod:`.inspection`: what ``shoebox ls`` and ``shoebox verify`` report about an archive.
@@ -14,10 +16,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__all__ = ["Damage", "NoMoreFiles", "ReadingRollManager", "find_sources"]
+__all__ = ["Damage", "Gap", "NoMoreFiles", "Position", "ReadingRollManager", "find_sources"]
 
 _LAZY = {
     "Damage": (".manager", "Damage"),
+    "Gap": (".position", "Gap"),
+    "Position": (".position", "Position"),
     "NoMoreFiles": (".manager", "NoMoreFiles"),
     "ReadingRollManager": (".manager", "ReadingRollManager"),
     "find_sources": (".sources", "find_sources"),

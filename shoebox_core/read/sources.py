@@ -27,8 +27,8 @@ from ..format.detect import ArchiveStream, open_stream
 from ..ship.journal import is_journal_file
 
 __all__ = [
-    "KEEP_OPEN", "OpenedArchive", "Source", "find_sources", "in_write_order", "is_url",
-    "open_archive", "release",
+    "KEEP_OPEN", "OpenedArchive", "Source", "find_sources", "headed", "in_write_order", "is_url",
+    "open_archive", "release", "stem",
 ]
 
 _WILDCARDS = set("*?[")
@@ -92,6 +92,16 @@ class OpenedArchive:
             return (0, 0, self.source.name)
         return (header.created_ns or 0, header.seq or 0, self.source.name)
 
+    @property
+    def identity(self) -> str:
+        """What names this archive whatever its file is called: the v2 header's random sync
+        marker (it survives renames and compression), else the name without its in-progress
+        and compression suffixes."""
+        header = self.archive.header
+        if header is not None:
+            return header.sync.hex()
+        return "name:" + stem(self.source.name)
+
     def close(self) -> None:
         """Close the file."""
         self.raw.close()
@@ -124,29 +134,46 @@ KEEP_OPEN = 64
 
 def in_write_order(sources: Iterable[Source], *, keep_open: int = KEEP_OPEN) -> list[Source]:
     """``sources`` in write order (see :meth:`OpenedArchive.order_key`; an unreadable file sorts
-    first, by name, and is reported when read). Each archive is opened once to read its header;
-    the first ``keep_open`` in that order stay open for :func:`open_archive`, the others are
-    closed (and opened again when read)."""
-    keyed: list[tuple[tuple[int, int, str], int, Source]] = []
+    first, by name, and is reported when read). Each
+    archive is opened once to read its header; the first ``keep_open`` in that order stay open
+    for :func:`open_archive`, the others are closed (and opened again when read)."""
+    return [source for _key, _identity, source in headed(sources, keep_open=keep_open)]
+
+
+def headed(
+    sources: Iterable[Source], *, keep_open: int = KEEP_OPEN,
+    vanished: list[Source] | None = None,
+) -> list[tuple[tuple[int, int, str], str | None, Source]]:
+    """``(order key, identity, source)`` of each source, in write order, as
+    :func:`in_write_order` finds them; the identity (:attr:`OpenedArchive.identity`) is None for
+    an empty file or one whose header cannot be read (yet). With ``vanished``, a file gone since
+    it was listed is left out and added there."""
+    keyed: list[tuple[tuple[int, int, str], int, str | None, Source]] = []
     kept: list[tuple[tuple[int, int, str], int, OpenedArchive]] = []  # sorted, <= keep_open
     for i, source in enumerate(sources):
         if source.size == 0:  # nothing to read: never opened
-            keyed.append(((0, 0, source.name), i, source))
+            keyed.append(((0, 0, source.name), i, None, source))
             continue
         try:
             opened = open_archive(source)
+        except FileNotFoundError:
+            if vanished is None:
+                keyed.append(((0, 0, source.name), i, None, source))  # reported when read
+            else:
+                vanished.append(source)  # renamed (compressed) or removed since it was listed
+            continue
         except Exception:
-            keyed.append(((0, 0, source.name), i, source))
+            keyed.append(((0, 0, source.name), i, None, source))
             continue
         key = opened.order_key()
-        keyed.append((key, i, source))
+        keyed.append((key, i, opened.identity, source))
         insort(kept, (key, i, opened))
         if len(kept) > keep_open:
             kept.pop()[2].close()  # the latest so far: it is read last of those seen
     for _key, _i, opened in kept:
         opened.source._kept.append(opened)
     keyed.sort(key=lambda item: item[:2])
-    return [source for _key, _i, source in keyed]
+    return [(key, identity, source) for key, _i, identity, source in keyed]
 
 
 def release(sources: Iterable[Source]) -> None:
@@ -186,6 +213,15 @@ def _growing_cache() -> str:
 
         fsspec.caching.register_cache(GrowingReadAheadCache, clobber=True)
     return _CACHE_NAME
+
+
+def stem(name: str) -> str:
+    """``name`` without a compression suffix and ``.inprogress``: the same for every name one
+    archive has had (``x.events.inprogress``, ``x.events``, ``x.events.zst``)."""
+    for suffix in (*COMPRESSION_SUFFIXES, INPROGRESS_SUFFIX):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
 
 
 def _matches(name: str, pattern: str, include_in_progress: bool) -> bool:
@@ -283,5 +319,11 @@ def find_sources(
                 continue
             for entry in entries:
                 if entry.is_file() and _matches(entry.name, name_pattern, include_in_progress):
-                    sources.append(Source(entry.path, entry.stat().st_size))
+                    try:
+                        size: int | None = entry.stat().st_size
+                    except FileNotFoundError:
+                        # Renamed (compressed) or removed since the directory was read: opening
+                        # it says so (a reader then lists again, for its new name).
+                        size = None
+                    sources.append(Source(entry.path, size))
     return _drop_twins(sources)

@@ -191,11 +191,12 @@ def test_small_remote_archives_cost_one_get_each(
     moto: Any, tmp_path: Path, command: str, capsys: pytest.CaptureFixture
 ) -> None:
     """Archives smaller than the first ranged read (64 KiB): one GET each, one listing, no
-    HEAD (the listing gave the sizes)."""
+    HEAD (the listing gave the sizes). The reader lists once more before it ends, to read what
+    was sealed meanwhile: a listing, no GET."""
     pattern, options, records = upload(moto, tmp_path, per_file=3, payload=100)
     objects, listings, heads = measure(moto, lambda: run(command, pattern, options, records))
     assert sorted(objects.values()) == [1] * N
-    assert (listings, heads) == (1, 0)
+    assert (listings, heads) == (2 if command == "read" else 1, 0)
 
 
 def test_large_remote_archives_cost_what_reading_each_alone_costs(
@@ -214,7 +215,7 @@ def test_large_remote_archives_cost_what_reading_each_alone_costs(
     alone, _listings, _heads = measure(moto, each_alone)
     assert min(alone.values()) > 1  # archives bigger than one ranged read
     together, listings, heads = measure(moto, lambda: run("read", pattern, options, records))
-    assert (together, listings, heads) == (alone, 1, 0)
+    assert (together, listings, heads) == (alone, 2, 0)  # the last listing before the end
     listed, listings, heads = measure(moto, lambda: run("ls", pattern, options))
     assert sorted(listed.values()) == [2] * N
     assert (listings, heads) == (1, 0)
