@@ -52,10 +52,12 @@ class WriterCollector:
         writer = self.writer
         written = writer.counters()
         shipping = writer.shipping_stats()
-        closer = getattr(writer, "closer", None)
-        down = 1.0 if closer is not None and closer.breaker.is_open else 0.0
+        closers = getattr(writer, "closers", None)  # a partitioned writer: one per partition
+        if closers is None:
+            closers = [writer.closer] if writer.closer is not None else []
+        down = 1.0 if any(closer.breaker.is_open for closer in closers) else 0.0
         # Parked files (given up for now, tried again later) wait too.
-        backlog = shipping.backlog + (closer.stats().parked if closer is not None else 0)
+        backlog = shipping.backlog + sum(closer.stats().parked for closer in closers)
         counters = (
             ("records_written", "Records stored by the writer", written["records"]),
             ("bytes_written", "Bytes of archive written", written["bytes"]),

@@ -291,20 +291,27 @@ def _shipping_news(args: argparse.Namespace, event: Any) -> None:
     """Tell the operator what waits while the remote is down (one line per failed probe)."""
     if event.kind != "waiting" or not _WRITERS:
         return
-    closer = _WRITERS[0].closer
-    backlog = len(closer.pending()) if closer is not None else 1
+    backlog = sum(len(closer.pending()) for closer in _closers(_WRITERS[0])) or 1
     delay = event.delay or 0.0
     say(args, f"{backlog} file{'s' * (backlog != 1)} waiting to ship, next try in "
         f"{delay:.{0 if delay >= 10 else 1}f} s ({event.error})")
 
 
+def _closers(writer: Any) -> list[Any]:
+    """The background shipping workers of ``writer`` (one per partition when partitioned)."""
+    many = getattr(writer, "closers", None)
+    if many is not None:
+        return list(many)
+    return [writer.closer] if writer.closer is not None else []
+
+
 def _unshipped(args: argparse.Namespace, writer: Any) -> list[str]:
     """Say which files were left unshipped and how they will be shipped; return them."""
-    closer = writer.closer
-    left = closer.pending() if closer is not None else []
+    closers = _closers(writer)
+    left = [path for closer in closers for path in closer.pending()]
     if not left:
         return left
-    cause = closer.breaker.cause
+    cause = next((c.breaker.cause for c in closers if c.breaker.cause is not None), None)
     why = f" ({cause})" if cause is not None else ""
     config = f" -c {args.config}" if args.config else ""
     say(args, f"{len(left)} file{'s' * (len(left) != 1)} not shipped{why}; they stay in "

@@ -230,8 +230,14 @@ def read_blocks(
                 yield base, since + skip, batch[skip:] if skip else batch
                 skip = 0
             since += count
-    except TruncatedArchive as exc:
-        if not in_progress:
+    except CorruptArchive as exc:
+        if lenient and archive.compression is not None:
+            # FORMAT.md: damage in a whole-file compressed stream ends the reading there (as
+            # ArchiveStream.batches reports it).
+            if report is not None:
+                report(exc.offset or 0, 0, exc.reason)
+            return None
+        if not in_progress or not isinstance(exc, TruncatedArchive):
             raise
         return exc.offset or start
     finally:

@@ -257,6 +257,11 @@ class PartitionedWriter:
         return [error for writer in self._all for error in writer.callback_errors]
 
     @property
+    def closers(self) -> list[Any]:
+        """The background shipping workers, one per partition's writer that has one."""
+        return [writer.closer for writer in self._all if writer.closer is not None]
+
+    @property
     def open_partitions(self) -> list[tuple[str, ...]]:
         """The partition keys with a writer, least recently written first."""
         with self._lock:
