@@ -7,20 +7,22 @@ the archive under the lock. ``write_many()`` checks and encodes a batch in one l
 call per record; a record out of the ordinary (a subclass, a big record, one that is refused)
 stops that loop and alone takes the record-by-record path, which raises at the right record.
 
-:class:`RecordIntake` holds these methods for
+:class:`RecordIntake` holds these methods, and the move of the inbox into the archive
+(``_take_inbox``: rolls where the policy says, and "not stored" kept true when it fails), for
 :class:`~shoebox_core.write.manager.WritingRollManager`, which inherits them (a call per record
 through a helper object would cost the hot path a tenth of its speed).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RecordTooLarge, ShoeboxError
+from ..errors import ArchiveError, RecordTooLarge, ShoeboxError
 
 # The checks and the encoding live in format.codec: compiled, with a pure-Python twin.
 from ..format.codec import _PACKERS as PACKERS
@@ -35,10 +37,13 @@ from ..format.codec import (
 
 if TYPE_CHECKING:
     from .archive import ActiveArchive
+    from .handoff import Handoff
     from .policy import RollPolicy
 
 __all__ = ["BIG_RECORD", "PACKERS", "RecordIntake", "as_metadata", "as_payload", "isascii",
            "metadata_error", "new_pack", "pack_batch"]
+
+log = logging.getLogger("shoebox")
 
 isascii = str.isascii
 # A record this long or longer skips the writer's in-memory batch and is written under the lock
@@ -106,14 +111,20 @@ class RecordIntake:
     _closed: bool
     _archive: ActiveArchive | None
     _policy: RollPolicy
+    _handoff: Handoff
+    directory: str
+    late_errors: list[Exception]
     max_record_bytes: int
     block_bytes: int
     block_records: int
 
-    def _take_inbox(self, *, closing: bool = False, mine: Sequence[bytes] = ()) -> None:
-        raise NotImplementedError  # the writer's: moves the inbox into the archive
-
     def _open_archive(self, *, closing: bool = False) -> ActiveArchive:
+        raise NotImplementedError  # the writer's
+
+    def _seal_active(self) -> str | None:
+        raise NotImplementedError  # the writer's
+
+    def _drop_broken(self, archive: ActiveArchive) -> None:
         raise NotImplementedError  # the writer's
 
     def write(self, metadata: dict[str, str], payload: str | bytes) -> None:
@@ -207,8 +218,68 @@ class RecordIntake:
                 del inbox[index]
                 raise exc
 
+    def _take_inbox(self, *, closing: bool = False, mine: Sequence[bytes] = ()) -> None:
+        """Put the waiting records into blocks, sealing files exactly where the policy says a
+        roll is due (lock held).
+
+        ``mine`` are the caller's records (those of the write() or write_many() call being
+        served). An exception from here means none of them was stored: the ones not placed are
+        dropped from the inbox (the caller was told), and a failure after all of them were
+        stored (a seal, a roll checker) is not raised to the caller, who would store them twice,
+        but logged and raised by ``close()``.
+        """
+        inbox = self._inbox
+        count = len(inbox)
+        if not count:
+            return
+        batch = inbox[:count]
+        del inbox[:count]  # records other threads append meanwhile stay, behind these
+        done = 0
+        archive = self._archive
+        try:
+            while done < count:
+                archive = self._archive
+                if archive is None:
+                    archive = self._open_archive(closing=closing)
+                done, due = self._policy.take(archive, batch, done, count)
+                if due or self._policy.asks_to_roll(archive):
+                    self._seal_active()
+        except BaseException as exc:
+            broken = archive is not None and archive.broken
+            # Records not stored: those not placed, and a broken archive's unwritten block.
+            lost = batch[max(0, done - archive.pending):] if broken and archive else batch[done:]
+            if broken and archive is not None and archive.fd >= 0:
+                self._drop_broken(archive)
+            ours = {id(record) for record in mine}
+            if not broken:  # not placed: kept, in order, for the next attempt (but the caller's)
+                inbox[0:0] = [record for record in batch[done:] if id(record) not in ours]
+            if ours and not any(id(record) in ours for record in lost):
+                self._stored_anyway(exc)
+                return
+            if broken and isinstance(exc, ArchiveError):
+                # Disk full, file too large, I/O error: the waiting records are dropped, not
+                # retried (a caller told "not stored" must not find them stored later).
+                raise ArchiveError(
+                    f"{exc.reason}; up to {len(lost)} record(s) waiting to be written, this "
+                    "write's included, were not stored",
+                    path=exc.path,
+                    offset=exc.offset,
+                ) from exc
+            raise
+
     def _room_for_more(self) -> None:
-        raise NotImplementedError  # the writer's: BacklogFull while sealed files wait
+        """Raise BacklogFull, before a record is stored, while ``when_full="raise"`` and the
+        backlog of sealed files is full."""
+        self._handoff.check_room()
+
+    def _stored_anyway(self, exc: BaseException) -> None:
+        """A failure after the caller's records were stored: not raised by write() (a retry
+        would store them twice); logged, and raised by ``close()``."""
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt and the like are never held back
+        log.error("shoebox: after the records of a write() were stored in %s: %s",
+                  self.directory, exc)
+        self.late_errors.append(exc)
 
     def _set_gates(self) -> None:
         """How many records may wait before the next move, and from what size one goes at once

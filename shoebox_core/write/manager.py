@@ -172,70 +172,7 @@ class WritingRollManager(RecordIntake):
         """Callback failures not yet raised by ``close()``."""
         return self._handoff.errors
 
-    # -- moving records into the archive ------------------------------------------------------
-    def _take_inbox(self, *, closing: bool = False, mine: Sequence[bytes] = ()) -> None:
-        """Put the waiting records into blocks, sealing files exactly where the policy says a
-        roll is due (lock held).
-
-        ``mine`` are the caller's records (those of the write() or write_many() call being
-        served). An exception from here means none of them was stored: the ones not placed are
-        dropped from the inbox (the caller was told), and a failure after all of them were
-        stored (a seal, a roll checker) is not raised to the caller, who would store them twice,
-        but logged and raised by ``close()``.
-        """
-        inbox = self._inbox
-        count = len(inbox)
-        if not count:
-            return
-        batch = inbox[:count]
-        del inbox[:count]  # records other threads append meanwhile stay, behind these
-        done = 0
-        archive = self._archive
-        try:
-            while done < count:
-                archive = self._archive
-                if archive is None:
-                    archive = self._open_archive(closing=closing)
-                done, due = self._policy.take(archive, batch, done, count)
-                if due or self._policy.asks_to_roll(archive):
-                    self._seal_active()
-        except BaseException as exc:
-            broken = archive is not None and archive.broken
-            # Records not stored: those not placed, and a broken archive's unwritten block.
-            lost = batch[max(0, done - archive.pending):] if broken and archive else batch[done:]
-            if broken and archive is not None and archive.fd >= 0:
-                self._drop_broken(archive)
-            ours = {id(record) for record in mine}
-            if not broken:  # not placed: kept, in order, for the next attempt (but the caller's)
-                inbox[0:0] = [record for record in batch[done:] if id(record) not in ours]
-            if ours and not any(id(record) in ours for record in lost):
-                self._stored_anyway(exc)
-                return
-            if broken and isinstance(exc, ArchiveError):
-                # Disk full, file too large, I/O error: the waiting records are dropped, not
-                # retried (a caller told "not stored" must not find them stored later).
-                raise ArchiveError(
-                    f"{exc.reason}; up to {len(lost)} record(s) waiting to be written, this "
-                    "write's included, were not stored",
-                    path=exc.path,
-                    offset=exc.offset,
-                ) from exc
-            raise
-
-    def _room_for_more(self) -> None:
-        """Raise BacklogFull, before a record is stored, while ``when_full="raise"`` and the
-        backlog of sealed files is full."""
-        self._handoff.check_room()
-
-    def _stored_anyway(self, exc: BaseException) -> None:
-        """A failure after the caller's records were stored: not raised by write() (a retry
-        would store them twice); logged, and raised by ``close()``."""
-        if not isinstance(exc, Exception):
-            raise exc  # KeyboardInterrupt and the like are never held back
-        log.error("shoebox: after the records of a write() were stored in %s: %s",
-                  self.directory, exc)
-        self.late_errors.append(exc)
-
+    # -- moving records into the archive (the moves themselves: RecordIntake) -------------
     def _collect(self, archive: ActiveArchive) -> None:
         """``archive.flush_block()`` (the timer's periodic flush) writes the waiting records."""
         if archive is self._archive and self._inbox:
