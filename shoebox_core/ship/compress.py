@@ -16,8 +16,10 @@ never mistaken for an unsealed archive. Reading compressed archives lives in
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
 import zlib
+from collections.abc import Generator
 from typing import BinaryIO, cast
 
 import crc32c as _crc32c
@@ -40,6 +42,10 @@ __all__ = [
 
 ZSTD_MIN_LEVEL = -(1 << 17)
 _DECODE_ERRORS = (EOFError, zlib.error, zstandard.ZstdError)
+# Bytes per step of compressing and of verifying, read into one reused buffer. Few, large steps:
+# each step takes the GIL a few times (read, checksum, compress, write), and a worker thread
+# waits for it while the writing thread is busy in Python, so small steps starve the worker.
+_STEP = 4 * 1024 * 1024
 
 
 def create_partial(target: str) -> tuple[int, str]:
@@ -101,7 +107,7 @@ class _Fingerprint:
         self.length = 0
         self.crc = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | memoryview) -> None:
         self.length += len(chunk)
         self.crc = _crc32c.crc32c(chunk, self.crc)
 
@@ -114,12 +120,36 @@ class _Fingerprint:
         return f"{self.length} bytes, crc32c {self.crc:08x}"
 
 
+def _steps(source: BinaryIO) -> Generator[memoryview, None, None]:
+    """The bytes of ``source`` in views of :data:`_STEP` bytes: of a read-only map of the file
+    (no copy: the compressor reads the page cache), or of one reused buffer where the file
+    cannot be mapped. Each view is valid until the next one is asked for."""
+    try:
+        mapped = mmap.mmap(source.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty, or a file system without mmap
+        buffer = bytearray(_STEP)
+        with memoryview(buffer) as view:
+            while count := source.readinto(buffer):
+                with view[:count] as step:
+                    yield step
+        return
+    try:
+        with memoryview(mapped) as whole:
+            for start in range(0, len(whole), _STEP):
+                with whole[start : start + _STEP] as step:
+                    yield step
+    finally:
+        mapped.close()
+
+
 def _decompressed_fingerprint(path: str, codec: str) -> _Fingerprint:
     """Decompress ``path`` and measure what comes out: the verification step."""
     result = _Fingerprint()
+    buffer = bytearray(_STEP)
+    view = memoryview(buffer)
     with open(path, "rb") as raw, decompressing_reader(raw, codec) as reader:
-        while chunk := reader.read(CHUNK_SIZE):
-            result.update(chunk)
+        while count := reader.readinto(buffer):
+            result.update(view[:count])
     return result
 
 
@@ -211,11 +241,15 @@ class _CompressingCallback(ArchiveCallback):
     def _compress(self, source: str, fd: int, partial: str, stat: os.stat_result) -> _Fingerprint:
         measured = _Fingerprint()
         try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            with os.fdopen(fd, "wb") as out, open(source, "rb", buffering=0) as src:
                 with self._writer(cast(BinaryIO, out), os.path.basename(source), stat) as writer:
-                    while chunk := src.read(CHUNK_SIZE):
-                        measured.update(chunk)
-                        writer.write(chunk)
+                    steps = _steps(src)
+                    try:
+                        for step in steps:
+                            measured.update(step)
+                            writer.write(step)
+                    finally:
+                        steps.close()  # unmaps now, not when the generator is collected
                 out.flush()
                 os.fsync(out.fileno())
         except (OSError, zstandard.ZstdError) as exc:
@@ -303,7 +337,8 @@ class ZstdCallback(_CompressingCallback):
             level=self.level, threads=self.threads, write_checksum=True
         )
         # The declared size goes into the frame header; zstd refuses a source of another size.
-        return cast(BinaryIO, compressor.stream_writer(out, size=stat.st_size, closefd=False))
+        return cast(BinaryIO, compressor.stream_writer(out, size=stat.st_size, closefd=False,
+                                                           write_size=_STEP))
 
 
 def _level(value: object, owner: str, low: int, high: int) -> int:
