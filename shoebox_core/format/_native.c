@@ -26,6 +26,8 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -573,6 +575,153 @@ decode_block_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+
+/* -- the writer's intake ------------------------------------------------------------------ */
+
+/* Intake: the base type of shoebox_core.write.intake.RecordIntake when compiled. It holds the
+ * three fields write() reads (``_inbox``, ``_batch``, ``_big``) and write() itself, so that a
+ * record costs one C call and no Python frame: encode (encode_record's checks and fallback),
+ * then either hand a big record to ``self._write_now([data])``, or append it to the inbox and,
+ * once ``_batch`` records wait, call ``self._drain(data)``. The Python methods hold the lock and
+ * do the rest; they are the same for both paths (see RecordIntake). Runs under the GIL without
+ * releasing it between reading the gates and appending, as the pure-Python write() does. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *inbox;
+    Py_ssize_t batch;
+    Py_ssize_t big;
+} IntakeObject;
+
+static PyObject *str_write_now = NULL;
+static PyObject *str_drain = NULL;
+
+static int
+intake_traverse(IntakeObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->inbox);
+    return 0;
+}
+
+static int
+intake_clear(IntakeObject *self)
+{
+    Py_CLEAR(self->inbox);
+    return 0;
+}
+
+static void
+intake_dealloc(IntakeObject *self)
+{
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    intake_clear(self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);
+}
+
+static PyObject *
+intake_write(IntakeObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *given[2] = {NULL, NULL}, *data, *result, *inbox;
+    Py_ssize_t i, nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+
+    if (nargs > 2) goto usage;
+    for (i = 0; i < nargs; i++) given[i] = args[i];
+    for (i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+        int slot = PyUnicode_CompareWithASCIIString(name, "metadata") == 0   ? 0
+                   : PyUnicode_CompareWithASCIIString(name, "payload") == 0 ? 1
+                                                                             : -1;
+        if (slot < 0 || given[slot] != NULL) goto usage;
+        given[slot] = args[nargs + i];
+    }
+    if (given[0] == NULL || given[1] == NULL) goto usage;
+
+    data = encode_fast(given[0], given[1], PY_SSIZE_T_MAX);
+    if (data == NULL) {
+        if (fallback_encode == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "shoebox _native: set_fallbacks() was not called");
+            return NULL;
+        }
+        data = PyObject_Vectorcall(fallback_encode, given, 2, NULL);
+        if (data == NULL) return NULL; /* TypeError naming the key, and the like */
+    }
+    if (PyBytes_GET_SIZE(data) >= self->big) {
+        PyObject *one = PyList_New(1);
+        if (one == NULL) {
+            Py_DECREF(data);
+            return NULL;
+        }
+        PyList_SET_ITEM(one, 0, data); /* steals */
+        result = PyObject_CallMethodOneArg((PyObject *)self, str_write_now, one);
+        Py_DECREF(one);
+        return result;
+    }
+    inbox = self->inbox;
+    if (inbox == NULL || !PyList_CheckExact(inbox)) {
+        Py_DECREF(data);
+        PyErr_SetString(PyExc_RuntimeError, "shoebox: the writer's inbox is not set up");
+        return NULL;
+    }
+    if (PyList_Append(inbox, data) < 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    if (PyList_GET_SIZE(inbox) >= self->batch) {
+        result = PyObject_CallMethodOneArg((PyObject *)self, str_drain, data);
+        Py_DECREF(data);
+        return result;
+    }
+    Py_DECREF(data);
+    Py_RETURN_NONE;
+
+usage:
+    PyErr_SetString(PyExc_TypeError, "write() takes two arguments: metadata and payload");
+    return NULL;
+}
+
+static PyMethodDef intake_methods[] = {
+    {"write", (PyCFunction)(void (*)(void))intake_write, METH_FASTCALL | METH_KEYWORDS,
+     "write($self, metadata, payload)\n--\n\n"
+     "Append one record. ``metadata`` maps str to str; ``payload`` is str or bytes and is read\n"
+     "back as the same type. Raises TypeError naming a bad key, RecordTooLarge.\n\n"
+     "The record is checked and encoded at once (later changes to ``metadata`` do not reach\n"
+     "the archive), then written with the records around it a block at a time."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef intake_members[] = {
+    {"_inbox", T_OBJECT_EX, offsetof(IntakeObject, inbox), 0,
+     "encoded records waiting to be moved into the archive"},
+    {"_batch", T_PYSSIZET, offsetof(IntakeObject, batch), 0,
+     "records that may wait before write() moves them"},
+    {"_big", T_PYSSIZET, offsetof(IntakeObject, big), 0,
+     "encoded size from which write() writes a record at once"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot intake_slots[] = {
+    {Py_tp_doc, "The compiled write() of shoebox's writer, and the fields it reads."},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, intake_dealloc},
+    {Py_tp_traverse, intake_traverse},
+    {Py_tp_clear, intake_clear},
+    {Py_tp_methods, intake_methods},
+    {Py_tp_members, intake_members},
+    {0, NULL},
+};
+
+static PyType_Spec intake_spec = {
+    "shoebox_core.format._native.Intake",
+    sizeof(IntakeObject),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    intake_slots,
+};
+
+/* -- the module --------------------------------------------------------------------------- */
+
 static PyObject *
 set_fallbacks(PyObject *module, PyObject *args)
 {
@@ -614,5 +763,18 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    return PyModule_Create(&module_def);
+    PyObject *module, *intake;
+
+    str_write_now = PyUnicode_InternFromString("_write_now");
+    str_drain = PyUnicode_InternFromString("_drain");
+    if (str_write_now == NULL || str_drain == NULL) return NULL;
+    module = PyModule_Create(&module_def);
+    if (module == NULL) return NULL;
+    intake = PyType_FromSpec(&intake_spec);
+    if (intake == NULL || PyModule_AddObject(module, "Intake", intake) < 0) {
+        Py_XDECREF(intake);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1,11 +1,12 @@
 """The writer's intake: records checked, encoded and waiting to be moved into the archive.
 
-``write()`` checks a record with a short Python loop (``str.isascii`` is the cheapest complete check
-of a str: it raises TypeError for anything else) and encodes it with msgpack at once, outside any
-lock, then appends it to the inbox; once enough records wait, the writing thread moves them into
-the archive under the lock. ``write_many()`` checks and encodes a batch in one loop, without a
-call per record; a record out of the ordinary (a subclass, a big record, one that is refused)
-stops that loop and alone takes the record-by-record path, which raises at the right record.
+``write()`` checks and encodes a record at once, outside any lock (``format.codec``: compiled,
+with a pure-Python twin), appends it to the inbox and, once enough records wait, moves them into
+the archive under the lock. Compiled, ``write()`` is one C call (``format._native.Intake``, the
+base class here); pure, it is :class:`PythonIntake`'s few lines doing the same. ``write_many()``
+checks and encodes a batch in one call; a record out of the ordinary (a subclass, a big record,
+one that is refused) stops it and alone takes the record-by-record path, which raises at the
+right record.
 
 :class:`RecordIntake` holds these methods, and the move of the inbox into the archive
 (``_take_inbox``: rolls where the policy says, and "not stored" kept true when it fails), for
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ArchiveError, RecordTooLarge, ShoeboxError
 
 # The checks and the encoding live in format.codec: compiled, with a pure-Python twin.
+from ..format.codec import _NATIVE_MODULE
 from ..format.codec import _PACKERS as PACKERS
 from ..format.codec import (
     as_metadata,
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from .handoff import Handoff
     from .policy import RollPolicy
 
-__all__ = ["BIG_RECORD", "PACKERS", "RecordIntake", "as_metadata", "as_payload", "isascii",
+__all__ = ["BIG_RECORD", "PACKERS", "PythonIntake", "RecordIntake", "as_metadata", "as_payload", "isascii",
            "metadata_error", "new_pack", "pack_batch"]
 
 log = logging.getLogger("shoebox")
@@ -91,7 +93,47 @@ def pack_batch(records: Sequence[Any], max_bytes: int) -> list[bytes]:
     return packed
 
 
-class RecordIntake:
+class PythonIntake:
+    """``write()`` in Python: the pure path's (``SHOEBOX_PURE_PYTHON=1``, or no compiled
+    extension). Compiled, ``shoebox_core.format._native.Intake`` does the same in one C call
+    (no Python frame per record) and holds the three fields it reads."""
+
+    _inbox: list[bytes]
+    _batch: int
+    _big: int
+
+    def _write_now(self, records: list[bytes]) -> None:
+        raise NotImplementedError  # RecordIntake's
+
+    def _drain(self, mine: bytes) -> None:
+        raise NotImplementedError  # RecordIntake's
+
+    def write(self, metadata: dict[str, str], payload: str | bytes) -> None:
+        """Append one record. ``metadata`` maps str to str; ``payload`` is str or bytes and is
+        read back as the same type. Raises TypeError naming a bad key, RecordTooLarge.
+
+        The record is checked and encoded at once (later changes to ``metadata`` do not reach
+        the archive), then written with the records around it a block at a time.
+        """
+        # One call checks and encodes (format.codec); raises, with nothing changed, TypeError
+        # naming a bad key, or UnicodeEncodeError naming the key holding a lone surrogate.
+        data = encode_record(metadata, payload)
+        if len(data) >= self._big:
+            self._write_now([data])
+            return
+        inbox = self._inbox
+        inbox.append(data)
+        if len(inbox) >= self._batch:
+            self._drain(data)
+
+
+if TYPE_CHECKING:
+    _IntakeBase = PythonIntake
+else:
+    _IntakeBase = PythonIntake if _NATIVE_MODULE is None else _NATIVE_MODULE.Intake
+
+
+class RecordIntake(_IntakeBase):
     """``write()``, ``write_many()`` and the inbox of records waiting for the archive.
 
     write() encodes each record and appends it to ``_inbox`` without taking the lock; once
@@ -102,10 +144,7 @@ class RecordIntake:
     stay exact and happen in the write() of the record that reaches the limit.
     """
 
-    # Set by the writer's __init__.
-    _inbox: list[bytes]
-    _batch: int
-    _big: int
+    # Set by the writer's __init__ (``_inbox``, ``_batch`` and ``_big``: see PythonIntake).
     _avg: int  # bytes per record lately, to size the batch to a block
     _lock: threading.RLock
     _closed: bool
@@ -126,24 +165,6 @@ class RecordIntake:
 
     def _drop_broken(self, archive: ActiveArchive) -> None:
         raise NotImplementedError  # the writer's
-
-    def write(self, metadata: dict[str, str], payload: str | bytes) -> None:
-        """Append one record. ``metadata`` maps str to str; ``payload`` is str or bytes and is
-        read back as the same type. Raises TypeError naming a bad key, RecordTooLarge.
-
-        The record is checked and encoded at once (later changes to ``metadata`` do not reach
-        the archive), then written with the records around it a block at a time.
-        """
-        # One call checks and encodes (format.codec); raises, with nothing changed, TypeError
-        # naming a bad key, or UnicodeEncodeError naming the key holding a lone surrogate.
-        data = encode_record(metadata, payload)
-        if len(data) >= self._big:
-            self._write_now([data])
-            return
-        inbox = self._inbox
-        inbox.append(data)
-        if len(inbox) >= self._batch:
-            self._drain(data)
 
     def write_many(self, records: Iterable[tuple[dict[str, str], str | bytes]]) -> None:
         """Write each ``(metadata, payload)`` of ``records``, in order, with the checks of

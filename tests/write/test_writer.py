@@ -446,6 +446,36 @@ def test_record_too_large(tmp_path):
     assert issubclass(RecordTooLarge, ValueError)
 
 
+def test_write_is_the_compiled_one_when_built_and_takes_its_arguments_by_name(tmp_path):
+    """write() is one C call when the extension is built (no Python frame per record), the
+    pure-Python one otherwise; both take metadata and payload by position or by name, and
+    refuse anything else with a TypeError before a file exists."""
+    from shoebox_core.format import codec
+    from shoebox_core.write.intake import PythonIntake
+
+    defined_in = next(k for k in WritingRollManager.__mro__ if "write" in vars(k))
+    if codec.NATIVE:
+        assert defined_in is codec._NATIVE_MODULE.Intake
+    else:
+        assert defined_in is PythonIntake
+    with WritingRollManager("kw.events", None, str(tmp_path), block_records=2) as w:
+        for bad in [(), ({},), ({}, "p", "extra")]:
+            with pytest.raises(TypeError):
+                w.write(*bad)
+        with pytest.raises(TypeError):
+            w.write({}, payload="p", metadata={})
+        with pytest.raises(TypeError):
+            w.write({}, body="p")
+        assert os.listdir(tmp_path) == []
+        w.write(metadata={"n": "1"}, payload="one")
+        w.write({"n": "2"}, payload=b"two")
+        w.write({"n": "3"}, "three")
+        with pytest.raises(TypeError, match="'k'"):
+            w.write({"k": 3}, "p")
+    assert read_dir(tmp_path) == [({"n": "1"}, "one"), ({"n": "2"}, b"two"),
+                                  ({"n": "3"}, "three")]
+
+
 def test_a_record_msgpack_cannot_encode_leaves_the_archive_intact(tmp_path):
     """A str with a lone surrogate passes the type checks but cannot be encoded: the error is
     raised, and the records before and after it are read back intact."""
