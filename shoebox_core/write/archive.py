@@ -27,12 +27,18 @@ _IOV_MAX = 1024
 
 
 def _write_all(fd: int, chunks: list[Any]) -> int:
-    """Write every byte of ``chunks`` to ``fd`` (``writev`` may write less than asked)."""
-    total = sum(len(c) for c in chunks)
-    done = os.writev(fd, chunks) if len(chunks) <= _IOV_MAX else 0
-    while done < total:
-        flat = b"".join(bytes(c) for c in chunks)
-        done += os.write(fd, flat[done:])
+    """Write every byte of ``chunks`` to ``fd``, ``_IOV_MAX`` pieces per ``writev`` (which may
+    write less than asked: the rest follows)."""
+    total = 0
+    for first in range(0, len(chunks), _IOV_MAX):
+        group = chunks[first : first + _IOV_MAX]
+        size = sum(map(len, group))
+        done = os.writev(fd, group)
+        if done < size:
+            rest = memoryview(b"".join(group))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        total += size
     return total
 
 
@@ -262,6 +268,8 @@ class ActiveArchive:
             )
             chunks = [head, body]
         else:
+            # Joined: one copy costs no more than handing the kernel a piece per record, even
+            # for 3 KB records (measured), and the checksum is one call.
             view = b"".join(self.parts)
             raw_len = len(prefix) + len(view)
             crc = _v2.crc32c(view, _v2.crc32c(prefix))

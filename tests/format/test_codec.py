@@ -29,6 +29,7 @@ from shoebox_core.errors import RecordTooLarge
 from shoebox_core.format import codec
 from shoebox_core.format import v2 as _v2
 from shoebox_core.read.manager import ReadingRollManager
+from shoebox_core.write.intake import PythonIntake
 from shoebox_core.write.manager import WritingRollManager
 
 try:
@@ -282,8 +283,11 @@ def test_damaged_blocks_are_read_or_refused_the_same_way(records, data):
 
 # -- whole archives -----------------------------------------------------------------------------
 _IMPLEMENTATIONS = {
-    "native": (_native.encode_record, _native.encode_batch, _native.decode_block),
-    "pure": (codec.pure_encode_record, codec.pure_encode_batch, codec.pure_decode_block),
+    "native": (_native.encode_record, _native.encode_batch, _native.decode_block,
+               # (a writer built on the pure path has no compiled base: its write() stays)
+               _native.Intake.write if codec.NATIVE else PythonIntake.write),
+    "pure": (codec.pure_encode_record, codec.pure_encode_batch, codec.pure_decode_block,
+             PythonIntake.write),
 }
 
 
@@ -295,6 +299,8 @@ def path(name: str) -> Iterator[None]:
     known.update({id(codec.encode_record): 0, id(codec.encode_batch): 1,
                   id(codec.decode_block): 2})
     patched = []
+    # write() itself: compiled (it calls the compiled encoder directly) or the Python one.
+    WritingRollManager.write = wanted[3]
     for module_name, module in list(sys.modules.items()):
         if not module_name.startswith("shoebox_core") or module is codec:
             continue
@@ -307,6 +313,7 @@ def path(name: str) -> Iterator[None]:
     try:
         yield
     finally:
+        del WritingRollManager.write
         for module, attr, value in patched:
             setattr(module, attr, value)
 
