@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from itertools import chain
-from operator import itemgetter
 from typing import Any, Callable
 
 import msgpack
@@ -243,6 +242,11 @@ def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
     """
     if flags & ~FLAG_RECORD_EXTENSIONS:
         raise ValueError(f"unknown block flag bits {flags:#06x}")
+    if not flags:
+        records = _canonical_records(body, count)
+        if records is not None:
+            return records
+    # Slow and exact: a Python check of every map's keys, and the error naming what is wrong.
     records = unpack_strict(body, use_list=False)
     if type(records) is not tuple:
         raise ValueError(f"block body is {msgpack_type(records)}, not an array of records")
@@ -254,21 +258,53 @@ def pure_decode_block(body: Any, count: int, flags: int) -> tuple[Record, ...]:
     return records  # type: ignore[no-any-return]
 
 
-_first, _second = itemgetter(0), itemgetter(1)
-_STR, _PAYLOAD = frozenset([str]), frozenset([str, bytes])
+def _canonical_records(body: Any, count: int) -> tuple[Record, ...] | None:
+    """The records of a block body that is exactly what shoebox's writer makes of them, else
+    None (then the exact, slower path decides: damage, or a foreign writer's valid encoding).
+
+    Decoded without a Python call per map: msgpack refuses extension types, trailing bytes,
+    non-str keys and invalid UTF-8 itself, and a repeated key (which a plain decode would fold
+    away) shows up by encoding the records again: a body made by msgpack's canonical encoder
+    from the decoded records is the body read only when no map lost a key.
+    """
+    try:
+        records = msgpack.unpackb(body, raw=False, use_list=False, ext_hook=_refuse_ext,
+                                  strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        return None
+    if type(records) is not tuple or len(records) != count or not _all_well_typed(records):
+        return None
+    with memoryview(body) as view:
+        if len(view) < 5 or view[0] != 0xDD:  # our writer's array32 prefix
+            return None
+        again = msgpack.packb(records, use_bin_type=True)
+        head = 1 if count < 16 else 3 if count < 0x10000 else 5
+        # (bytes.startswith compares with memcmp; comparing memoryviews goes item by item)
+        if len(again) - head != len(view) - 5 or not again.startswith(view[5:], head):
+            return None
+    return records
+
+
+_TUPLE, _DICT, _PAYLOAD = frozenset([tuple]), frozenset([dict]), frozenset([str, bytes])
+_join = "".join
 
 
 def _all_well_typed(records: tuple[Any, ...]) -> bool:
     """Every record a pair of a map of str to str and a str or bytes: checked without Python
-    code per record (C-level map / set over the whole block)."""
-    if set(map(type, records)) - {tuple} or bytes(map(len, records)) != b"\x02" * len(records):
+    code per record (C-level map / zip / set over the whole block; ``str.join`` refuses
+    anything but a str, the cheapest complete check of many)."""
+    if (not records or set(map(type, records)) != _TUPLE
+            or bytes(map(len, records)) != b"\x02" * len(records)):
+        return not records
+    metadata, payloads = zip(*records)
+    if set(map(type, metadata)) != _DICT or not set(map(type, payloads)) <= _PAYLOAD:
         return False
-    metadata = list(map(_first, records))
-    if set(map(type, metadata)) - {dict}:
+    try:
+        _join(chain.from_iterable(metadata))
+        _join(chain.from_iterable(map(dict.values, metadata)))
+    except TypeError:
         return False
-    return (set(map(type, chain.from_iterable(map(dict.keys, metadata)))) <= _STR
-            and set(map(type, chain.from_iterable(map(dict.values, metadata)))) <= _STR
-            and set(map(type, map(_second, records))) <= _PAYLOAD)
+    return True
 
 
 # -- selection --------------------------------------------------------------------------------
