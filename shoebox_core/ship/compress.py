@@ -16,6 +16,7 @@ never mistaken for an unsealed archive. Reading compressed archives lives in
 from __future__ import annotations
 
 import gzip
+import io
 import mmap
 import os
 import zlib
@@ -120,7 +121,7 @@ class _Fingerprint:
         return f"{self.length} bytes, crc32c {self.crc:08x}"
 
 
-def _steps(source: BinaryIO) -> Generator[memoryview, None, None]:
+def _steps(source: io.FileIO) -> Generator[memoryview, None, None]:
     """The bytes of ``source`` in views of :data:`_STEP` bytes: of a read-only map of the file
     (no copy: the compressor reads the page cache), or of one reused buffer where the file
     cannot be mapped. Each view is valid until the next one is asked for."""

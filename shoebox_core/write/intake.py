@@ -26,25 +26,24 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ArchiveError, RecordTooLarge, ShoeboxError
 
 # The checks and the encoding live in format.codec: compiled, with a pure-Python twin.
-from ..format.codec import _NATIVE_MODULE
-from ..format.codec import _PACKERS as PACKERS
-from ..format.codec import _unencodable as unencodable
 from ..format.codec import (
+    _NATIVE_MODULE,
     as_metadata,
     as_payload,
     encode_batch,
-    encode_record,
     metadata_error,
     new_pack,
 )
+from ..format.codec import _PACKERS as PACKERS
+from ..format.codec import _unencodable as unencodable
 
 if TYPE_CHECKING:
     from .archive import ActiveArchive
     from .handoff import Handoff
     from .policy import RollPolicy
 
-__all__ = ["BIG_RECORD", "PACKERS", "PythonIntake", "RecordIntake", "as_metadata", "as_payload", "isascii",
-           "metadata_error", "new_pack", "pack_batch"]
+__all__ = ["BIG_RECORD", "PACKERS", "PythonIntake", "RecordIntake", "as_metadata", "as_payload",
+           "isascii", "metadata_error", "new_pack", "pack_batch"]
 
 log = logging.getLogger("shoebox")
 

@@ -322,3 +322,21 @@ class TestGzipKeepOriginalContract(CallbackContract):
 class TestZstdContract(CallbackContract):
     def make_callback(self, tmp_path: Path) -> ZstdCallback:
         return ZstdCallback()
+
+
+@pytest.mark.parametrize("cls, suffix, codec", CODECS)
+def test_a_file_that_cannot_be_mapped_is_read_in_steps(
+    big_file: tuple[Path, bytes], cls: Any, suffix: str, codec: str, monkeypatch: Any
+) -> None:
+    """Where mmap is refused (a file system without it), the file is read into one reused
+    buffer instead, step by step, to the same result."""
+    import mmap as _mmap
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(_mmap, "mmap", refuse)
+    path, data = big_file
+    result = cls().on_close(str(path))
+    with open_decompressed(result) as reader:
+        assert reader.read() == data
