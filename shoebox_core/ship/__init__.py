@@ -4,7 +4,8 @@
   chain of callbacks;
 - :mod:`.chain`: the journaled chain a writer runs for each sealed file;
 - :mod:`.journal`: each file's ``<name>.state`` record of the steps done;
-- :mod:`.background`: the bounded background worker and its retry policy;
+- :mod:`.background`: the bounded background worker; :mod:`.retry` and :mod:`.breaker`: its
+  retry policy and circuit breaker; :mod:`.progress`: its events and counters;
 - :mod:`.compress`: the gzip and zstd on-close callbacks; :mod:`.file_callbacks`: move, change
   extension, delete;
 - :mod:`.transfer`: the base upload (any fsspec URL), verified before the local copy goes;
