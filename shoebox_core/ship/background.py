@@ -13,9 +13,10 @@ is tried again, with a fresh set of attempts, after a later file succeeds (the r
 :class:`~shoebox_core.errors.RemoteError`), the waits are the outage's, not each file's: the
 circuit breaker (:mod:`shoebox_core.ship.breaker`) lets one file probe and the others wait.
 Permanent refusals (no such bucket, access denied) are not retried, only tried again after a later
-success. At :meth:`~BackgroundCloser.close`, each parked file gets one last try: a file that
-ships then is no longer reported. The chain must be resumable (a :class:`~shoebox_core.ship.chain.ShippingChain` is):
-each attempt calls it again with the sealed name.
+success. At :meth:`~BackgroundCloser.close`, each parked file but those refused gets one last
+try: a file that ships then is no longer reported. The chain must be resumable (a
+:class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the sealed
+name.
 """
 
 from __future__ import annotations
@@ -32,14 +33,8 @@ from .breaker import CircuitBreaker, holding, outage_of, remote_cause
 from .progress import CloserStats, ShippingEvent
 from .retry import RetryPolicy, is_permanent
 
-__all__ = [
-    "BackgroundCloser",
-    "BacklogFull",
-    "CloserStats",
-    "RetryPolicy",
-    "ShippingEvent",
-    "is_permanent",
-]
+__all__ = ["BackgroundCloser", "BacklogFull", "CloserStats", "RetryPolicy", "ShippingEvent",
+           "is_permanent"]
 
 log = logging.getLogger("shoebox")
 
@@ -178,12 +173,15 @@ class BackgroundCloser:
         return paths
 
     def _last_round(self) -> bool:
-        """Queue every parked file for its last try (close()); False if none was parked."""
+        """Queue the parked files for their last try (close()), but for refusals by the store
+        (no such bucket: tried again only after a later success); False if there are none."""
         with self._cond:
-            if not self._parked or self._abandon.is_set():
+            refused = [p for p in self._parked if is_permanent(self._failed[p[0]])]
+            if len(refused) == len(self._parked) or self._abandon.is_set():
                 return False
             self._closing = True
-            paths = self._requeue_parked()
+            self._parked = [p for p in self._parked if p not in refused]
+            paths, self._parked = self._requeue_parked(), refused
             self._cond.notify_all()
         for path in paths:
             self._emit(ShippingEvent("requeued", path))
