@@ -16,8 +16,7 @@ from shoebox_core.format.v1 import iter_records as iter_v1
 from shoebox_core.read.inspection import verify_archive
 from shoebox_core.read.manager import Damage, ReadingRollManager, read_archive
 from shoebox_core.read.sources import Source
-from shoebox_core.write.manager import WritingRollManager
-from tests.conftest import archive_layout
+from tests.conftest import archive_layout, written_archive
 from tests.format.legacy_v1_writer import pack_v1
 
 RECORDS = [({"i": str(i)}, f"payload {i:04d}") for i in range(40)]
@@ -26,10 +25,7 @@ RECORDS = [({"i": str(i)}, f"payload {i:04d}") for i in range(40)]
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     """A sealed archive of 40 records in 4 blocks."""
-    with WritingRollManager("k.events", None, str(tmp_path), block_records=10,
-                            flush_interval=None, background=False) as writer:
-        writer.write_many(RECORDS)
-    return tmp_path / "k.events"
+    return written_archive(tmp_path / "k.events", RECORDS)
 
 
 def lenient_reasons(path: Path) -> list[str]:
