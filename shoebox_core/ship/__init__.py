@@ -19,8 +19,7 @@ May import :mod:`shoebox_core.format` (to read an archive's facts), ``errors``, 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback",
@@ -37,11 +36,4 @@ _LAZY = {
     "directory_status": (".status", "directory_status"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(module, __name__), attr)
+__getattr__ = lazy_exports(__name__, _LAZY)
