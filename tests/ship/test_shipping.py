@@ -333,6 +333,37 @@ def test_a_file_that_gave_up_then_ships_at_close_is_not_reported(
     assert list(ReadingRollManager(str(remote / "late_*.events"))) == records
 
 
+def test_files_held_during_an_outage_ship_at_close_once_the_store_is_back(
+    tmp_path: Path,
+) -> None:
+    spool, remote = tmp_path / "spool", tmp_path / "remote"
+    transfer = FlakyTransfer(url=str(remote), remove_local=True)
+    events: list[ShippingEvent] = []
+    # One attempt a file, and the next probe of the store far off: the first file gives up, the
+    # others are held (not tried while the store is down) and wait for that probe.
+    writer = WritingRollManager(
+        "held_{seq}.events", CountRollChecker(roll_records=5), str(spool),
+        [ZstdCallback(), transfer], on_shipping_event=events.append,
+        retry={"max_attempts": 1, "initial_delay": 30, "multiplier": 1, "jitter": 0,
+               "requeue_after": None},
+    )
+    transfer.down.set()
+    records = [({"i": str(i)}, f"p{i}") for i in range(15)]
+    writer.write_many(records)
+    assert writer.closer is not None and writer.closer.drain(10)
+    assert writer.closer.stats().parked >= 2 and transfer.uploads == []
+    transfer.down.clear()  # back before the probe is due: close() tries them at once
+    start = time.monotonic()
+    writer.close()
+    assert time.monotonic() - start < 10, "close() did not wait for the probe"
+    assert os.listdir(spool) == [] and len(transfer.uploads) == 3
+    assert sorted(os.listdir(remote)) == [f"held_{i:06d}.events.zst" for i in range(3)]
+    assert writer.shipping_stats().files_failed == 0 and writer.callback_errors == []
+    assert any(e.kind == "requeued" for e in events)
+    got = list(ReadingRollManager(str(remote / "held_*.events")))
+    assert sorted(got, key=lambda r: int(r[0]["i"])) == records
+
+
 def test_status_of_an_active_writer_and_of_an_empty_directory(tmp_path: Path) -> None:
     assert directory_status(str(tmp_path / "none")).files == ()
     writer = WritingRollManager("s_{seq}.events", None, str(tmp_path),
