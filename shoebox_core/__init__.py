@@ -9,8 +9,7 @@ from a config file.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,11 +33,5 @@ _LAZY = {
     "load_pipeline": ("shoebox_core.config", "load_pipeline"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Nothing heavy at import time: names resolve on first use.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'shoebox_core' has no attribute {name!r}") from None
-    return getattr(import_module(module), attr)
+# Nothing heavy at import time: names resolve on first use.
+__getattr__ = lazy_exports(__name__, _LAZY)

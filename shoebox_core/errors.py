@@ -22,6 +22,10 @@ message can say what went wrong, where, and what to do next. Which to catch for 
     +-- NoMoreFiles               a reading manager has read every archive (the seed's signal)
     +-- CommandError              a ``shoebox`` command stops with a message and an exit status
 
+Damage to an archive is of one of FORMAT.md's two kinds, ``"truncated"`` or ``"corrupt"``: a
+:class:`CorruptArchive` says which in ``kind``, and its ``reason`` (the text a lenient reader
+passes to ``report(offset, skipped, reason)``) is a :class:`DamageReason` that says it too.
+
 An error marked ``permanent = True`` (:class:`ObjectNameError`, :class:`JournalConflict`) is not
 retried by the shipping worker: the archive is kept and reported.
 """
@@ -79,16 +83,47 @@ class ArchiveError(ShoeboxError):
         self.reason = message
 
 
+TRUNCATED = "truncated"
+CORRUPT = "corrupt"
+
+
+class DamageReason(str):
+    """The reason of a damage report, which says its ``kind`` (:data:`TRUNCATED` or
+    :data:`CORRUPT`, FORMAT.md's two kinds) besides its text: a reader tells a cut tail from
+    damage by the kind, never by the wording. Compares, prints and serialises as its text."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str) -> DamageReason:
+        if kind not in (TRUNCATED, CORRUPT):
+            raise ValueError(f"a damage kind is {TRUNCATED!r} or {CORRUPT!r}, not {kind!r}")
+        reason = super().__new__(cls, text)
+        reason.kind = kind
+        return reason
+
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]  # pickled with kind
+        return str(self), self.kind
+
+
 class CorruptArchive(ArchiveError):
     """Stored bytes fail their checksum or do not follow the format.
 
-    ``path`` and ``offset`` say where the damage starts. A lenient reader skips to the next good
-    block instead of raising this.
+    ``path`` and ``offset`` say where the damage starts; ``kind`` is ``"corrupt"`` (and
+    ``"truncated"`` for :class:`TruncatedArchive`), also said by ``reason``. A lenient reader
+    skips to the next good block instead of raising this.
     """
+
+    kind = CORRUPT
+
+    def __init__(self, message: str, *, path: str | None = None, offset: int | None = None):
+        super().__init__(message, path=path, offset=offset)
+        self.reason: DamageReason = DamageReason(message, self.kind)
 
 
 class TruncatedArchive(CorruptArchive):
     """The archive ends before its end marker: the writer was killed or the copy was cut short."""
+
+    kind = TRUNCATED
 
 
 class JournalError(ArchiveError):

@@ -51,6 +51,17 @@ def archive_layout(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     return blocks
 
 
+def written_archive(path: Path, records: list[tuple[dict[str, str], str]],
+                    block_records: int = 10) -> Path:
+    """A sealed archive at ``path`` holding ``records`` in blocks of ``block_records``."""
+    from shoebox_core.write.manager import WritingRollManager
+
+    with WritingRollManager(path.name, None, str(path.parent), block_records=block_records,
+                            flush_interval=None, background=False) as writer:
+        writer.write_many(records)
+    return path
+
+
 def packed_size(record: tuple[Any, Any]) -> int:
     """Bytes one ``(metadata, payload)`` record takes inside a block body."""
     return len(msgpack.packb(tuple(record), use_bin_type=True))

@@ -8,8 +8,9 @@
 - :mod:`.compressed`: recognising and decompressing ``.gz`` / ``.zst`` archives while reading;
 - :mod:`.digests`: CRC-32C and MD5 digests of whole files.
 
-``docs/FORMAT.md`` is the specification. May import only :mod:`shoebox_core.errors` and
-third-party libraries: no file naming, no writer, no plugin.
+``docs/FORMAT.md`` is the specification. May import only :mod:`shoebox_core.errors` (and the
+lazy-export helper :mod:`shoebox_core._lazy`) and third-party libraries: no file naming, no
+writer, no plugin.
 
 The format API
 --------------
@@ -65,8 +66,9 @@ Errors are :class:`~shoebox_core.errors.CorruptArchive` (and its
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:  # the real types for type checkers; at run time names resolve on first use
     from .blocks import iter_blocks, iter_records
@@ -117,16 +119,9 @@ _HOMES = {
     ".blocks": ("iter_blocks", "iter_records"),
     ".detect": ("ArchiveStream", "open_stream", "read_records"),
 }
-_LAZY = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    # Resolved on first use: importing a submodule (``format.v2``) does not import the others.
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(module, __name__), name)
+# Resolved on first use: importing a submodule (``format.v2``) does not import the others.
+__getattr__ = lazy_exports(__name__, {name: (module, name) for module, names in _HOMES.items()
+                                      for name in names})
 
 
 def __dir__() -> list[str]:

@@ -23,7 +23,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from ..errors import CorruptArchive, TruncatedArchive
+from ..errors import CORRUPT, TRUNCATED, CorruptArchive, DamageReason, TruncatedArchive
 
 __all__ = ["MAGIC_BE", "MAGIC_LE", "iter_records", "sniff", "sniff_prefix"]
 
@@ -226,7 +226,8 @@ def iter_records(
                 error = TruncatedArchive if exc.truncated else CorruptArchive
                 raise error(exc.reason, path=path, offset=start) from None
             if damage is None:
-                damage = (start, exc.reason)
+                damage = (start, DamageReason(exc.reason, TRUNCATED if exc.truncated
+                                              else CORRUPT))
             src.unread(b"".join(raw)[1:])
             if src.scan([_PREAMBLE[order]] if order else list(_PREAMBLE.values())):
                 continue

@@ -45,9 +45,7 @@ helpers); only the config loader and the CLI import it.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from .._lazy import lazy_exports
 from ..clock import Clock
 from ..errors import (
     CallbackError,
@@ -117,8 +115,4 @@ _PROTOCOLS = {
     "Transfer": "shoebox_core.ship.transfer",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _PROTOCOLS:
-        raise AttributeError(f"module 'shoebox_core.plugin' has no attribute {name!r}")
-    return getattr(import_module(_PROTOCOLS[name]), name)
+__getattr__ = lazy_exports(__name__, {name: (module, name) for name, module in _PROTOCOLS.items()})

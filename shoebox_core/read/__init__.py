@@ -13,8 +13,7 @@ in-progress files; never ``write``, ``config``, ``cli`` or ``plugin``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = ["Damage", "Gap", "NoMoreFiles", "Position", "ReadingRollManager", "find_sources"]
 
@@ -27,11 +26,4 @@ _LAZY = {
     "find_sources": (".sources", "find_sources"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(module, __name__), attr)
+__getattr__ = lazy_exports(__name__, _LAZY)

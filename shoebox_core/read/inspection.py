@@ -16,7 +16,7 @@ from typing import IO, Any
 import msgpack
 
 from .._fsutil import INPROGRESS_SUFFIX
-from ..errors import ShoeboxError
+from ..errors import TRUNCATED, ShoeboxError
 from ..format import v2 as _v2
 from ..read.manager import Damage, read_archive
 from ..read.sources import OpenedArchive, Source, find_sources, in_write_order, open_archive
@@ -273,6 +273,6 @@ def verify_archive(source: Source) -> Verdict:
         last = verdict.damage[-1]
         size = source.size
         at_tail = size is None or last.offset + last.skipped_bytes >= size
-        if at_tail and last.reason.startswith("file ends"):
+        if at_tail and last.kind == TRUNCATED:
             verdict.damage.pop()
     return verdict

@@ -40,6 +40,12 @@ class Damage:
     skipped_bytes: int
     reason: str
 
+    @property
+    def kind(self) -> str | None:
+        """``"truncated"`` or ``"corrupt"`` (FORMAT.md's kinds), as the reader reported it; None
+        for a reason that does not say (a plain string)."""
+        return getattr(self.reason, "kind", None)
+
 
 def read_archive(
     source: Source | str, *, lenient: bool = False, report: Any = None

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, cast
 
 import zstandard
 
-from ..errors import ConfigError, CorruptArchive, TruncatedArchive
+from ..errors import TRUNCATED, ConfigError, CorruptArchive, TruncatedArchive
 from .sources import OpenedArchive, Source, open_archive
 
 __all__ = ["Gap", "Position", "load_position", "read_blocks", "read_source", "save_position"]
@@ -36,8 +36,6 @@ Report = Callable[[int, int, str], None]
 # A batch of records and where it is: (block offset, records since that block before these).
 Batch = tuple[int, int, Sequence[Record]]
 
-# TruncatedArchive's reasons (format v2): the data ends. A lenient reader reports them by reason.
-_TRUNCATED = "file ends"
 _DISCARD = 1 << 20
 # What gzip and zstandard raise on damaged or cut-short data.
 _DECODE_ERRORS: tuple[type[BaseException], ...] = (
@@ -206,7 +204,7 @@ def read_blocks(
 
     def on_damage(offset: int, skipped: int, reason: str) -> None:
         nonlocal base, since, exact, tail
-        if in_progress and reason.startswith(_TRUNCATED):
+        if in_progress and getattr(reason, "kind", None) == TRUNCATED:
             tail = offset  # where the writer goes on: not damage
             return
         # Past a resync the stream has been read ahead: count records from the next block.

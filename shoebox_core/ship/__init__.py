@@ -4,7 +4,8 @@
   chain of callbacks;
 - :mod:`.chain`: the journaled chain a writer runs for each sealed file;
 - :mod:`.journal`: each file's ``<name>.state`` record of the steps done;
-- :mod:`.background`: the bounded background worker and its retry policy;
+- :mod:`.background`: the bounded background worker; :mod:`.retry` and :mod:`.breaker`: its
+  retry policy and circuit breaker; :mod:`.progress`: its events and counters;
 - :mod:`.compress`: the gzip and zstd on-close callbacks; :mod:`.file_callbacks`: move, change
   extension, delete;
 - :mod:`.transfer`: the base upload (any fsspec URL), verified before the local copy goes;
@@ -18,8 +19,7 @@ May import :mod:`shoebox_core.format` (to read an archive's facts), ``errors``, 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "ArchiveCallback", "BacklogFull", "GzipCallback", "RetryPolicy", "Transfer", "ZstdCallback",
@@ -36,11 +36,4 @@ _LAZY = {
     "directory_status": (".status", "directory_status"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(module, __name__), attr)
+__getattr__ = lazy_exports(__name__, _LAZY)

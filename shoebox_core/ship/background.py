@@ -13,8 +13,10 @@ is tried again, with a fresh set of attempts, after a later file succeeds (the r
 :class:`~shoebox_core.errors.RemoteError`), the waits are the outage's, not each file's: the
 circuit breaker (:mod:`shoebox_core.ship.breaker`) lets one file probe and the others wait.
 Permanent refusals (no such bucket, access denied) are not retried, only tried again after a later
-success. The chain must be resumable (a :class:`~shoebox_core.ship.chain.ShippingChain` is):
-each attempt calls it again with the sealed name.
+success. At :meth:`~BackgroundCloser.close`, each parked file but those refused gets one last
+try: a file that ships then is no longer reported. The chain must be resumable (a
+:class:`~shoebox_core.ship.chain.ShippingChain` is): each attempt calls it again with the sealed
+name.
 """
 
 from __future__ import annotations
@@ -25,53 +27,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from ..errors import BacklogFull, CallbackError, ShoeboxError
 from .breaker import CircuitBreaker, holding, outage_of, remote_cause
+from .progress import CloserStats, ShippingEvent
 from .retry import RetryPolicy, is_permanent
 
-__all__ = [
-    "BackgroundCloser",
-    "BacklogFull",
-    "CloserStats",
-    "RetryPolicy",
-    "ShippingEvent",
-    "is_permanent",
-]
+__all__ = ["BackgroundCloser", "BacklogFull", "CloserStats", "RetryPolicy", "ShippingEvent",
+           "is_permanent"]
 
 log = logging.getLogger("shoebox")
-
-
-@dataclass(frozen=True)
-class ShippingEvent:
-    """Something the worker did: ``kind`` is ``"done"`` (``final`` is the name after the chain),
-    ``"retry"`` (attempt ``attempt`` failed with ``error``; the next in ``delay`` seconds),
-    ``"waiting"`` (the remote is down, ``error`` says why: the backlog waits ``delay`` seconds),
-    ``"failed"`` (the last attempt failed; the file is kept) or ``"requeued"`` (a failed file is
-    tried again)."""
-
-    kind: str
-    path: str
-    attempt: int = 0
-    error: str | None = None
-    delay: float | None = None
-    final: str | None = None
-
-
-@dataclass(frozen=True)
-class CloserStats:
-    """A snapshot of what the background worker did and has left to do."""
-
-    done: int
-    failed: int
-    backlog: int
-    oldest_age: float  # seconds the oldest unfinished file has waited (0 when none)
-    retries: int = 0  # attempts that followed a failure
-    attempts: int = 0  # attempts in all
-    parked: int = 0  # files that used up their attempts and wait to be tried again
-    requeued: int = 0  # times a parked file was tried again
-    next_try: float = 0.0  # seconds until the next probe of a remote that is down (0: it is up)
 
 
 class BackgroundCloser:
@@ -127,6 +92,8 @@ class BackgroundCloser:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._closing = False  # close(): parked files get their last try
+        self._held_at_close = False  # a last try found the remote still down: hold the others
         self._abandon = threading.Event()
         self.done: list[str] = []  # final names after the chain, in order
         self.errors: list[CallbackError] = []
@@ -177,6 +144,9 @@ class BackgroundCloser:
             if self._stopping:
                 return None
             wait = None
+            if self._closing:  # the last tries were queued by close(): no more rounds
+                self._cond.wait()
+                continue
             if self._parked and self.retry.requeue_after is not None:
                 due = min(at for _, _, at in self._parked) + self.retry.requeue_after
                 wait = due - self._monotonic()
@@ -201,6 +171,21 @@ class BackgroundCloser:
         self._requeued += len(self._parked)
         self._parked = []
         return paths
+
+    def _last_round(self) -> bool:
+        """Queue the parked files for their last try (close()), but for refusals by the store
+        (no such bucket: tried again only after a later success); False if there are none."""
+        with self._cond:
+            refused = [p for p in self._parked if is_permanent(self._failed[p[0]])]
+            if len(refused) == len(self._parked) or self._abandon.is_set():
+                return False
+            self._closing = True
+            self._parked = [p for p in self._parked if p not in refused]
+            paths, self._parked = self._requeue_parked(), refused
+            self._cond.notify_all()
+        for path in paths:
+            self._emit(ShippingEvent("requeued", path))
+        return True
 
     def _run(self) -> None:
         while True:
@@ -247,6 +232,9 @@ class BackgroundCloser:
             second = path in self._second_chance
             limit = 1 if second else self.retry.max_attempts
             self._second_chance.discard(path)
+            closing = self._closing
+        if closing:
+            return self._last_try(path)
         breaker = self.breaker
         if breaker.is_open and not second and breaker.failures >= self.retry.max_attempts \
                 and breaker.wait():
@@ -284,6 +272,25 @@ class BackgroundCloser:
             self._emit(ShippingEvent(kind, path, attempt, error=why, delay=delay))
             if self._pause(delay):
                 return path, error, attempt
+
+    def _last_try(self, path: str) -> tuple[str, CallbackError | None, int]:
+        """close()'s last try at a parked file, at once; once one finds the remote still down,
+        the others are held: close() never waits for a dead remote's probe schedule."""
+        breaker = self.breaker
+        if self._held_at_close and breaker.is_open:
+            with holding(breaker.cause):
+                final, error = self._try(path)
+            return final, error, 1
+        final, error = self._try(path)
+        if error is None:
+            breaker.succeeded()
+            return final, None, 1
+        outage = outage_of(error)
+        if outage is not None:
+            self._held_at_close = True
+            breaker.failed(outage)
+        log.error("shoebox: giving up on %s at close: %s", path, error)
+        return path, error, 1
 
     def _try(self, path: str) -> tuple[str, CallbackError | None]:
         """One attempt at ``path``'s chain: its final name, or the error."""
@@ -373,9 +380,14 @@ class BackgroundCloser:
 
         When it runs out, the worker stops after the step it is running (a retry wait is cut
         short); the files not finished stay on disk with their journals, for the next start
-        (:meth:`pending` lists them). Parked files are not tried again.
+        (:meth:`pending` lists them). Parked files get one last try (in the time left): those
+        that ship are no longer in :attr:`errors`.
         """
+        deadline = None if timeout is None else self._monotonic() + timeout
         finished = self.drain(timeout)
+        if finished and self._last_round():
+            left = None if deadline is None else max(0.0, deadline - self._monotonic())
+            finished = self.drain(left)
         with self._cond:
             self._stopping = True
             if not finished:

@@ -18,8 +18,7 @@ on-close chain), :mod:`shoebox_core.errors`, ``clock`` and ``options``; never ``
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = [
     "CountRollChecker",
@@ -45,11 +44,4 @@ _LAZY = {
     "recover_directory": (".recovery", "recover_directory"),
 }
 
-
-def __getattr__(name: str) -> Any:
-    # Resolved on first use: importing the subpackage stays cheap and free of import cycles.
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    return getattr(import_module(module, __name__), attr)
+__getattr__ = lazy_exports(__name__, _LAZY)

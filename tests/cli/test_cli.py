@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -27,56 +21,9 @@ from shoebox_core.cli._common import (
     EXIT_USAGE,
 )
 
+from .conftest import PYTHON, events, on_a_terminal, shoebox, written
+
 SUBCOMMANDS = ("write", "cat", "ls", "verify", "recover", "plugins", "config", "demo")
-
-
-def shoebox(*args: str, cwd: Path, stdin: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m shoebox_core ARGS`` (what the ``shoebox`` script runs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "shoebox_core", *args], cwd=cwd, input=stdin, text=True,
-        capture_output=True, timeout=120, env={**os.environ, **(env or {})},
-    )
-
-
-def events(n: int, start: int = 0) -> list[str]:
-    """``n`` JSON lines shaped like notifications, formatted as a producer might."""
-    return [
-        json.dumps({"event_type": f"compute.instance.{('create', 'delete')[i % 2]}",
-                    "publisher_id": f"compute.host-{i % 3}", "seq": i,
-                    "payload": {"instance_id": f"i-{i}", "size": 1.0}}, indent=None)
-        for i in range(start, start + n)
-    ]
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "pipeline.toml"
-    path.write_text(textwrap.dedent("""\
-        directory = "archive"
-        template = "ev_%Y%m%dT%H%M%S_{seq}.events"
-
-        [writer]
-        block_records = 50
-
-        [[roll]]
-        plugin = "count"
-        roll_records = 200
-
-        [[on_close]]
-        plugin = "gzip"
-
-        [input]
-        fields = ["event_type", "host=publisher_id"]
-        """))
-    return path
-
-
-def written(tmp_path: Path, config: Path, lines: list[str], *extra: str):
-    result = shoebox("write", "-c", str(config), *extra, cwd=tmp_path,
-                     stdin="\n".join(lines) + "\n")
-    assert result.returncode == EXIT_OK, result.stderr
-    return result
 
 
 # -- help and exit codes --------------------------------------------------------------------------
@@ -238,40 +185,21 @@ def test_a_failing_on_close_step_exits_3(tmp_path: Path) -> None:
     assert "x_000000.events" in os.listdir(tmp_path / "archive")  # kept
 
 
-def _stderr_of_a_terminal(args: list[str], stdin: str, cwd: Path) -> str:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 x 100
-    process = subprocess.Popen([sys.executable, "-m", "shoebox_core", *args], cwd=cwd,
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=slave)
-    os.close(slave)
-    process.communicate(stdin.encode(), timeout=120)
-    chunks = []
-    while select.select([master], [], [], 0.5)[0]:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return b"".join(chunks).decode(errors="replace")
-
-
 def test_progress_only_on_a_terminal(tmp_path: Path, config: Path) -> None:
     lines = "\n".join(events(200)) + "\n"
     piped = shoebox("write", "-c", str(config), cwd=tmp_path, stdin=lines)
     bar = re.compile(r"write: .*B/s\]")  # tqdm's "write: 5.2kB [00:00, 9.1MB/s]"
     assert not bar.search(piped.stderr)
-    assert bar.search(_stderr_of_a_terminal(["write", "-c", str(config)], lines, tmp_path))
-    forced_off = _stderr_of_a_terminal(["write", "-c", str(config), "--no-progress"], lines,
-                                       tmp_path)
+    assert bar.search(on_a_terminal(["write", "-c", str(config)], tmp_path, lines,
+                                    stdout=False)[0])
+    forced_off, _ = on_a_terminal(["write", "-c", str(config), "--no-progress"], tmp_path, lines,
+                                  stdout=False)
     assert not bar.search(forced_off) and "wrote 200 records" in forced_off
 
 
 def test_cat_into_a_closed_pipe_ends_quietly(tmp_path: Path, config: Path) -> None:
     written(tmp_path, config, events(3000))
-    process = subprocess.Popen([sys.executable, "-m", "shoebox_core", "cat", "-c", str(config)],
+    process = subprocess.Popen([*PYTHON, "cat", "-c", str(config)],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline()
     process.stdout.close()
@@ -430,7 +358,7 @@ def test_config_check_prints_the_pipeline_without_secrets(tmp_path: Path, config
     missing = shoebox("config", "check", str(config), cwd=tmp_path, env={"MY_SECRET": ""})
     assert missing.returncode == EXIT_OK  # set but empty is still set
     env = {k: v for k, v in os.environ.items() if k != "MY_SECRET"}
-    unset = subprocess.run([sys.executable, "-m", "shoebox_core", "config", "check",
+    unset = subprocess.run([*PYTHON, "config", "check",
                             str(config)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert unset.returncode == EXIT_USAGE
     assert "[reader] storage_options.secret: environment variable MY_SECRET is not set" in \

@@ -15,15 +15,13 @@ import pytest
 
 from shoebox_core.cli._common import EXIT_DATA, EXIT_OK, EXIT_PIPELINE, EXIT_USAGE
 
-from .test_cli import events, shoebox, written
-
-PYTHON = [sys.executable, "-m", "shoebox_core"]
+from .conftest import PYTHON, events, on_a_terminal, pipeline_config, shoebox, written
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "pipeline.toml"
-    path.write_text(textwrap.dedent("""\
+    """A pipeline writing ``archive/ev_*.events`` rolled every 100 records, nothing on close."""
+    return pipeline_config(tmp_path, """\
         directory = "archive"
         template = "ev_%Y%m%dT%H%M%S_{seq}.events"
 
@@ -33,8 +31,7 @@ def config(tmp_path: Path) -> Path:
 
         [input]
         fields = ["event_type"]
-        """))
-    return path
+        """)
 
 
 # -- traps in the pipeline ------------------------------------------------------------------------
@@ -251,30 +248,13 @@ def test_counts_say_one_record(tmp_path: Path, config: Path) -> None:
 
 
 def test_verify_lines_stay_whole_beside_the_progress_bar(tmp_path: Path, config: Path) -> None:
-    import pty
-
     written(tmp_path, config, events(2000))
-    master, slave = pty.openpty()
-    process = subprocess.Popen([*PYTHON, "verify", "--progress", "archive/*.events"],
-                               cwd=tmp_path, stdout=slave, stderr=slave)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=120)
-    os.close(master)
-    text = b"".join(chunks).decode(errors="replace")
+    text, status = on_a_terminal(["verify", "--progress", "archive/*.events"], tmp_path)
     lines = [line for line in text.replace("\r", "\n").split("\n") if "ok  " in line]
     assert len(lines) == 20, text
     # Each "ok" line starts at its line's start: the bar never shares a line with it.
     assert all(line.lstrip("\x1b[A2K ").startswith("ok       ") for line in lines), lines
-    assert process.returncode == EXIT_OK
+    assert status == EXIT_OK
 
 
 def test_data_problems_still_exit_1(tmp_path: Path, config: Path) -> None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -280,48 +281,53 @@ def test_an_idle_follower_costs_a_listing_per_poll_and_no_open(
         writer.close()
 
 
-def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(moto, tmp_path: Path) -> None:
-    """In a bucket: one LIST request per poll while nothing changes, no GET, no HEAD; a new
-    small archive costs one GET."""
-    from .test_open_once import measure
-
+@pytest.fixture
+def caught_up(moto, tmp_path: Path) -> Iterator[tuple[Bucket, ReadingRollManager]]:
+    """A bucket of 300 records and a follower of it (polling every 0.05 s) that read them all."""
     bucket = Bucket(moto, tmp_path)
     bucket.add(0, 300)
     with ReadingRollManager(bucket.pattern, storage_options=bucket.options, follow=True,
                             poll_interval=0.05) as reader:
         assert read_n(reader, 300) == [record(i) for i in range(300)]
+        yield bucket, reader
 
-        def idle() -> None:
-            with pytest.raises(NoMoreFiles):
-                reader.read(timeout=0.5)
 
-        objects, listings, heads = measure(moto, idle)
-        assert (sum(objects.values()), heads) == (0, 0) and listings >= 2
-        bucket.add(300, 600)
-        objects, listings, heads = measure(moto, lambda: read_n(reader, 300))
-        assert (sorted(objects.values()), heads) == ([1], 0)
+def test_an_idle_follower_of_a_bucket_costs_a_listing_per_poll(
+    moto, caught_up: tuple[Bucket, ReadingRollManager]
+) -> None:
+    """In a bucket: one LIST request per poll while nothing changes, no GET, no HEAD; a new
+    small archive costs one GET."""
+    from .test_open_once import measure
+
+    bucket, reader = caught_up
+
+    def idle() -> None:
+        with pytest.raises(NoMoreFiles):
+            reader.read(timeout=0.5)
+
+    objects, listings, heads = measure(moto, idle)
+    assert (sum(objects.values()), heads) == (0, 0) and listings >= 2
+    bucket.add(300, 600)
+    objects, listings, heads = measure(moto, lambda: read_n(reader, 300))
+    assert (sorted(objects.values()), heads) == ([1], 0)
 
 
 def test_a_follower_of_a_bucket_rides_out_the_store_going_down(
-    moto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    moto, caught_up: tuple[Bucket, ReadingRollManager], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The store down while following: a warning each poll, no exception; back up, reading goes
     on with what is new."""
     import logging
 
-    bucket = Bucket(moto, tmp_path)
-    bucket.add(0, 300)
-    with ReadingRollManager(bucket.pattern, storage_options=bucket.options, follow=True,
-                            poll_interval=0.05) as reader:
-        assert read_n(reader, 300) == [record(i) for i in range(300)]
-        moto.stop()
-        try:
-            with caplog.at_level(logging.WARNING, logger="shoebox"):
-                with pytest.raises(NoMoreFiles):
-                    reader.read(timeout=1.0)
-            assert "cannot list the archives" in caplog.text
-        finally:
-            moto.start()  # empty: the bucket is made again
-        bucket.fs.mkdir(bucket.name)
-        bucket.add(300, 600)
-        assert read_n(reader, 300) == [record(i) for i in range(300, 600)]
+    bucket, reader = caught_up
+    moto.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="shoebox"):
+            with pytest.raises(NoMoreFiles):
+                reader.read(timeout=1.0)
+        assert "cannot list the archives" in caplog.text
+    finally:
+        moto.start()  # empty: the bucket is made again
+    bucket.fs.mkdir(bucket.name)
+    bucket.add(300, 600)
+    assert read_n(reader, 300) == [record(i) for i in range(300, 600)]

@@ -4,6 +4,7 @@ status of a directory, and resuming after a restart."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -55,6 +56,21 @@ class FlakyTransfer(Transfer):
         if self.down.is_set():
             raise ConnectionRefusedError("the store is down")
         self.uploads.append(remote)
+        super().upload(local, remote, digest)
+
+
+class DownAtFirst(Transfer):
+    """A transfer whose first ``failures`` uploads find the store down (connection refused)."""
+
+    def __init__(self, failures: int, **options: Any) -> None:
+        super().__init__(**options)
+        self.failures = failures
+        self.tries = 0
+
+    def upload(self, local: str, remote: str, digest: Any) -> None:
+        self.tries += 1
+        if self.tries <= self.failures:
+            raise ConnectionRefusedError("the store is down")
         super().upload(local, remote, digest)
 
 
@@ -293,6 +309,59 @@ def test_files_given_up_at_close_stay_journaled_and_the_next_writer_ships_them(
     assert [m["i"] for m, _ in ReadingRollManager(f"{url}/g_*.events")] == [
         str(i) for i in range(13)
     ]
+
+
+def test_a_file_that_gave_up_then_ships_at_close_is_not_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool, remote = tmp_path / "spool", tmp_path / "remote"
+    transfer = DownAtFirst(2, url=str(remote), remove_local=True)
+    writer = WritingRollManager(
+        "late_{seq}.events", CountRollChecker(roll_records=5), str(spool),
+        [ZstdCallback(), transfer], retry={**FAST, "max_attempts": 2, "requeue_after": None},
+    )
+    records = [({"i": str(i)}, f"p{i}") for i in range(5)]
+    writer.write_many(records)
+    with caplog.at_level(logging.ERROR, logger="shoebox"):
+        writer.close()  # its two attempts failed; the store is back: shipped, nothing to raise
+    assert os.listdir(spool) == [] and os.listdir(remote) == ["late_000000.events.zst"]
+    assert transfer.tries == 3, "two failed attempts, then the one that shipped it"
+    stats = writer.shipping_stats()
+    assert (stats.files_done, stats.files_failed, stats.backlog) == (1, 0, 0)
+    assert writer.callback_errors == []
+    assert "giving up on" in caplog.text, "each give-up is still logged"
+    assert list(ReadingRollManager(str(remote / "late_*.events"))) == records
+
+
+def test_files_held_during_an_outage_ship_at_close_once_the_store_is_back(
+    tmp_path: Path,
+) -> None:
+    spool, remote = tmp_path / "spool", tmp_path / "remote"
+    transfer = FlakyTransfer(url=str(remote), remove_local=True)
+    events: list[ShippingEvent] = []
+    # One attempt a file, and the next probe of the store far off: the first file gives up, the
+    # others are held (not tried while the store is down) and wait for that probe.
+    writer = WritingRollManager(
+        "held_{seq}.events", CountRollChecker(roll_records=5), str(spool),
+        [ZstdCallback(), transfer], on_shipping_event=events.append,
+        retry={"max_attempts": 1, "initial_delay": 30, "multiplier": 1, "jitter": 0,
+               "requeue_after": None},
+    )
+    transfer.down.set()
+    records = [({"i": str(i)}, f"p{i}") for i in range(15)]
+    writer.write_many(records)
+    assert writer.closer is not None and writer.closer.drain(10)
+    assert writer.closer.stats().parked >= 2 and transfer.uploads == []
+    transfer.down.clear()  # back before the probe is due: close() tries them at once
+    start = time.monotonic()
+    writer.close()
+    assert time.monotonic() - start < 10, "close() did not wait for the probe"
+    assert os.listdir(spool) == [] and len(transfer.uploads) == 3
+    assert sorted(os.listdir(remote)) == [f"held_{i:06d}.events.zst" for i in range(3)]
+    assert writer.shipping_stats().files_failed == 0 and writer.callback_errors == []
+    assert any(e.kind == "requeued" for e in events)
+    got = list(ReadingRollManager(str(remote / "held_*.events")))
+    assert sorted(got, key=lambda r: int(r[0]["i"])) == records
 
 
 def test_status_of_an_active_writer_and_of_an_empty_directory(tmp_path: Path) -> None:

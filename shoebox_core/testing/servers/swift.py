@@ -6,9 +6,8 @@ container and object servers, a proxy (tempauth with fernet tokens, SLO, DLO and
 middleware, so the same port also speaks S3) and a second proxy serving https with a self-signed
 certificate made at fixture time. Rings are built in Python once the ports are chosen. The
 proxies keep account and container info in an in-process stand-in for memcached
-(``swift_memcache.py``), which makes each request about three times faster. Device files live on
-tmpfs when there is one (Swift keeps metadata in xattrs; ext4 caps them at one 4 KiB block per
-file).
+(``swift_memcache.py``), which makes each request about three times faster. The config files,
+rings and certificate are written by :mod:`.swift_config`.
 
 The servers call ``setsid()``, so they would survive a killed test process: they are stopped by
 PID at the end of the session, whatever happened.
@@ -16,11 +15,7 @@ PID at the end of the session, whatever happened.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime
-import getpass
-import ipaddress
 import os
 import secrets
 import shutil
@@ -38,88 +33,19 @@ from typing import IO
 
 import pytest
 
+from .moto import free_port
+from .swift_config import KINDS, device_root, write_config
+
 __all__ = ["SwiftServer", "swift_server"]
 
 USER = "test:tester"
-_KINDS = ("account", "container", "object")
 _BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the kernel's choice)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _accepts(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _probe_xattr(directory: Path) -> None:
-    probe = directory / ".xattr-probe"
-    probe.touch()
-    try:
-        os.setxattr(probe, "user.shoebox.probe", b"1")
-    except OSError as exc:
-        raise RuntimeError(
-            f"Swift keeps object metadata in user.* extended attributes, and {directory} does not"
-            f" support them ({exc}). Point TMPDIR (or SHOEBOX_SWIFT_DEVICES) at a tmpfs or an"
-            " ext4/xfs directory."
-        ) from exc
-    finally:
-        probe.unlink()
-
-
-def _device_root() -> Path:
-    override = os.environ.get("SHOEBOX_SWIFT_DEVICES")
-    if override:
-        return Path(override)
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return shm
-    return Path(tempfile.gettempdir())
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and localhost, and its key (the certificate is its own CA)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "shoebox test swift")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "proxy.crt", directory / "proxy.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class SwiftServer:
@@ -138,7 +64,7 @@ class SwiftServer:
         self.key = f"swift-key-{secrets.token_hex(12)}"
         self.root = root
         self.devices = devices
-        self.ports = {kind: free_port() for kind in (*_KINDS, "proxy", "https")}
+        self.ports = {kind: free_port() for kind in (*KINDS, "proxy", "https")}
         self.ca_file = ""
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
@@ -181,96 +107,10 @@ class SwiftServer:
 
     # -- configuration ---------------------------------------------------------------------
 
-    def _common(self) -> str:
-        return (
-            "[DEFAULT]\n"
-            f"swift_dir = {self.root}\n"
-            "bind_ip = 127.0.0.1\n"
-            "workers = 0\n"
-            f"user = {getpass.getuser()}\n"
-            "log_level = INFO\n"
-        )
-
     def configure(self) -> None:
-        """Write swift.conf, the server configs and the rings into ``root``."""
-        from swift.common.ring import RingBuilder
-
-        (self.devices / "d1").mkdir(parents=True, exist_ok=True)
-        _probe_xattr(self.devices / "d1")
-        suffix = base64.b16encode(os.urandom(8)).decode()
-        (self.root / "swift.conf").write_text(
-            "[swift-hash]\n"
-            f"swift_hash_path_suffix = {suffix}\n"
-            "swift_hash_path_prefix = shoebox\n\n"
-            "[storage-policy:0]\n"
-            "name = gold\n"
-            "default = yes\n"
-        )
-        for kind in _KINDS:
-            builder = RingBuilder(4, 1, 1)
-            builder.add_dev(
-                {
-                    "id": 0, "region": 1, "zone": 1, "ip": "127.0.0.1",
-                    "port": self.ports[kind], "device": "d1", "weight": 1,
-                }
-            )
-            builder.rebalance()
-            builder.get_ring().save(str(self.root / f"{kind}.ring.gz"))
-            (self.root / f"{kind}-server.conf").write_text(
-                self._common()
-                + f"bind_port = {self.ports[kind]}\n"
-                f"devices = {self.devices}\n"
-                "mount_check = false\n"
-                "disable_fallocate = true\n\n"
-                "[pipeline:main]\n"
-                f"pipeline = {kind}-server\n\n"
-                f"[app:{kind}-server]\n"
-                f"use = egg:swift#{kind}\n"
-                + (f"\n[{kind}-replicator]\n[{kind}-updater]\n[{kind}-auditor]\n")
-            )
-        fernet = base64.urlsafe_b64encode(os.urandom(32)).decode()
-        pipeline = (
-            "catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth"
-            " copy slo dlo proxy-logging proxy-server"
-        )
-        # The proxies' stand-in for memcached (see swift_memcache.py), importable from root.
-        shutil.copy(Path(__file__).with_name("swift_memcache.py"), self.root)
-        cert_file, key_file = _self_signed(self.root)
-        self.ca_file = str(cert_file)
-        for name, port, tls in (
-            ("proxy", self.ports["proxy"], ""),
-            ("https", self.ports["https"], f"cert_file = {cert_file}\nkey_file = {key_file}\n"),
-        ):
-            (self.root / f"{name}-server.conf").write_text(
-                self._common()
-                + f"bind_port = {port}\n"
-                + tls
-                + "\n[pipeline:main]\n"
-                f"pipeline = {pipeline}\n\n"
-                "[app:proxy-server]\n"
-                "use = egg:swift#proxy\n"
-                "account_autocreate = true\n\n"
-                "[filter:tempauth]\n"
-                "use = egg:swift#tempauth\n"
-                f"user_test_tester = {self.key} .admin\n"
-                f"fernet_key_k1 = {fernet}\n"
-                "active_fernet_key_id = k1\n\n"
-                "[filter:s3api]\n"
-                "use = egg:swift#s3api\n"
-                "location = us-east-1\n\n"
-                "[filter:catch_errors]\nuse = egg:swift#catch_errors\n\n"
-                "[filter:gatekeeper]\nuse = egg:swift#gatekeeper\n\n"
-                "[filter:healthcheck]\nuse = egg:swift#healthcheck\n\n"
-                "[filter:proxy-logging]\nuse = egg:swift#proxy_logging\n\n"
-                "[filter:listing_formats]\nuse = egg:swift#listing_formats\n\n"
-                "[filter:copy]\nuse = egg:swift#copy\n\n"
-                "[filter:cache]\npaste.filter_factory = swift_memcache:filter_factory\n\n"
-                "[filter:slo]\nuse = egg:swift#slo\n"
-                # By default SLO reads slow down to one segment a second after the tenth; tests
-                # use many small segments.
-                "rate_limit_after_segment = 100000\n\n"
-                "[filter:dlo]\nuse = egg:swift#dlo\n"
-            )
+        """Write swift.conf, the server configs and the rings into ``root``
+        (:func:`~.swift_config.write_config`)."""
+        self.ca_file = write_config(self.root, self.devices, self.ports, self.key)
 
     # -- processes -------------------------------------------------------------------------
 
@@ -337,9 +177,9 @@ class SwiftServer:
 
     def start_all(self) -> None:
         """Start the three backends and both proxies; return once every one answers."""
-        for kind in _KINDS:
+        for kind in KINDS:
             self._spawn(kind)
-        self._wait_ready(_KINDS)
+        self._wait_ready(KINDS)
         self.start()
 
     def start(self) -> None:
@@ -371,7 +211,7 @@ class SwiftServer:
 
     def stop_all(self) -> None:
         """Stop every server and close the logs."""
-        for name in ("proxy", "https", *_KINDS):
+        for name in ("proxy", "https", *KINDS):
             try:
                 self._terminate(name)
             except Exception:  # keep stopping the others
@@ -385,7 +225,7 @@ class SwiftServer:
 def running_swift() -> Iterator[SwiftServer]:
     """Start a Swift all-in-one in a fresh directory; stop it and remove the files on exit."""
     root = Path(tempfile.mkdtemp(prefix="shoebox-swift-"))
-    devices = Path(tempfile.mkdtemp(prefix="shoebox-swift-devices-", dir=_device_root()))
+    devices = Path(tempfile.mkdtemp(prefix="shoebox-swift-devices-", dir=device_root()))
     server = SwiftServer(root, devices)
     try:
         server.configure()
