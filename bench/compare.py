@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after ``pip install -e '.[bench]'``)::
 
-    python bench/compare.py              # the full run: about three minutes on 2 idle cores
+    python bench/compare.py              # the full run: about 14 minutes on 2 cores
     python bench/compare.py --quick      # the same tables on smaller data, well under a minute
     python bench/compare.py --clock cpu  # CPU time instead of wall time: steadier when the
                                          # machine is busy with other work
