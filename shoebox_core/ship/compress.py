@@ -43,7 +43,8 @@ __all__ = [
 
 ZSTD_MIN_LEVEL = -(1 << 17)
 _DECODE_ERRORS = (EOFError, zlib.error, zstandard.ZstdError)
-# Bytes per step of compressing and of verifying, read into one reused buffer. Few, large steps:
+# Bytes per step of compressing (a view of the mapped file) and of verifying (read into one reused
+# buffer). Few, large steps:
 # each step takes the GIL a few times (read, checksum, compress, write), and a worker thread
 # waits for it while the writing thread is busy in Python, so small steps starve the worker.
 _STEP = 4 * 1024 * 1024
